@@ -1,0 +1,23 @@
+"""ppbench's core: plugin contracts, discovery, the matrix runner, the store and leaderboards.
+
+Plugin authors import everything they need from here::
+
+    from harness import hookimpl, Sanitizer, Attack, UtilityMetric, DatasetSpec, ImageSet, Task
+"""
+
+from .api import (AUX, DISCRIMINATOR, GENERATOR, IMAGE, ORACLE, PROFILES, RAW_TRAIN, RELEASE,
+                  SECRET_DECODER, VECTOR, Attack, AttackResult, AttackView, CellTimeout, Context,
+                  DatasetSpec, MetricValue, MetricView, PluginContractError, Profile, Sanitizer,
+                  Task, UtilityMetric, get_profile)
+from .data import Attribute, DatasetSplits, ImageSet
+from .hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AUX", "DISCRIMINATOR", "GENERATOR", "IMAGE", "ORACLE", "PROFILES", "RAW_TRAIN", "RELEASE",
+    "SECRET_DECODER", "VECTOR", "Attack", "AttackResult", "AttackView", "Attribute", "CellTimeout",
+    "Context", "DatasetSpec", "DatasetSplits", "ImageSet", "MetricValue", "MetricView",
+    "PluginContractError", "Profile", "Sanitizer", "Task", "UtilityMetric", "get_profile",
+    "hookimpl", "__version__",
+]

@@ -1,0 +1,377 @@
+"""The plugin contracts: what a data set, sanitizer, attack or utility metric is, and what it sees.
+
+A plugin author needs only this module (re-exported from ``harness``):
+
+- :class:`DatasetSpec` describes a data set, its attributes and its tasks;
+- :class:`Sanitizer` is configured by constructor keyword arguments, optionally ``fit`` on the
+  train split, and ``transform`` s batches of images into images of the same shape;
+- :class:`Attack` declares what it ``requires`` and ``run`` s on an :class:`AttackView`, returning
+  predictions of the sensitive attribute for the sanitized test split (the harness scores them; an
+  attack never holds the test split's sensitive labels);
+- :class:`UtilityMetric` measures what a sanitizer keeps, from a :class:`MetricView`.
+
+Every call gets a :class:`Context`: device, profile, seed, time budget, progress bars, and a cache
+for models that do not depend on the sanitizer.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Literal, TypeVar
+
+from .data import Attribute, DatasetSplits, ImageSet
+
+if TYPE_CHECKING:
+    import torch
+
+T = TypeVar("T")
+
+# --- capabilities a sanitizer may expose, and the other grants an attack may require -------------
+
+DISCRIMINATOR = "discriminator"  # a module scoring images (e.g. a GAN's real/fake or attribute head)
+GENERATOR = "generator"  # a module synthesising images from noise and/or labels
+SECRET_DECODER = "secret_decoder"  # a vendor's extractor for a payload hidden in sanitized images
+RELEASE = "release"  # the sanitizer releases a synthetic surrogate data set instead of transforming
+SANITIZER_CAPABILITIES = frozenset({DISCRIMINATOR, GENERATOR, SECRET_DECODER, RELEASE})
+
+ORACLE = "oracle"  # query access to the fitted sanitizer's transform
+RAW_TRAIN = "raw_train"  # the raw (unsanitized) train split with its labels
+AUX = "aux"  # public raw data from the same distribution, disjoint from train and test
+DATA_GRANTS = frozenset({ORACLE, RAW_TRAIN, AUX})
+
+ALL_REQUIREMENTS = SANITIZER_CAPABILITIES | DATA_GRANTS
+
+IMAGE = "image"
+VECTOR = "vector"
+
+
+class PluginContractError(ValueError):
+    """A plugin broke the contract (bad parameters, wrong output shape, non-finite values...)."""
+
+
+class CellTimeout(RuntimeError):
+    """Raised inside a cell that has used up its time budget."""
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a run is. Data sets and plugins read their sizes from here, never hard-code them."""
+
+    name: str
+    image_size: int
+    n_train: int
+    n_test: int
+    n_aux: int
+    epochs: int  # attack and metric classifiers
+    fit_epochs: int  # learned sanitizers
+    batch_size: int
+    cell_time_limit: float  # seconds; a cell that runs longer is stored as an error
+
+
+PROFILES: dict[str, Profile] = {
+    # Sized from the measured CPU throughput (2 threads, 32×32, a small CNN trains at ~750 img/s):
+    # the whole built-in matrix of two tasks fits in a few CPU minutes.
+    "quick": Profile("quick", 32, 3000, 1000, 1000, 4, 5, 64, 900.0),
+    "standard": Profile("standard", 64, 20000, 4000, 4000, 15, 30, 64, 4 * 3600.0),
+    # The papers' scale (Martinsson et al.: 64×64, 100 epochs; PPRL-VGAN: evaluation classifiers
+    # trained 10 epochs). Meant for a GPU.
+    "paper": Profile("paper", 64, 100000, 20000, 20000, 10, 100, 64, 48 * 3600.0),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
+
+
+# --- data sets and tasks -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Task:
+    """Which attribute of a data set is sensitive and which are kept as utility."""
+
+    dataset: str
+    name: str
+    sensitive: str
+    utility: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}:{self.name}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "name": self.name, "sensitive": self.sensitive,
+                "utility": list(self.utility)}
+
+
+Loader = Callable[..., DatasetSplits]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data set plugin: ``load(profile=..., seed=..., **params)`` returns its splits.
+
+    ``params`` holds the loader's keyword parameters with their defaults (e.g. ``n_identities`` for
+    a generated set, ``root`` for one loaded from a local folder); a benchmark spec may override
+    them. The same (profile, seed, params) must always give the same data.
+    """
+
+    name: str
+    description: str
+    load: Loader
+    attributes: tuple[Attribute, ...]
+    tasks: tuple[Task, ...]
+    kind: Literal["image", "vector"] = IMAGE
+    params: dict[str, Any] = field(default_factory=dict)
+    version: str = "1"
+
+    def attribute_map(self) -> dict[str, Attribute]:
+        return {a.name: a for a in self.attributes}
+
+    def task(self, name: str) -> Task:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"data set {self.name!r} has no task {name!r}; "
+                       f"it has {[t.name for t in self.tasks]}")
+
+
+# --- parameters (scikit-learn's estimator contract) ----------------------------------------------
+
+
+class Configurable:
+    """Constructor keyword arguments are the configuration, stored under the same names."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        """The constructor's keyword parameters and their defaults (``inspect.Parameter.empty``
+        for a required one)."""
+        signature = inspect.signature(cls.__init__)
+        return {
+            p.name: p.default
+            for p in list(signature.parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+
+    def get_params(self) -> dict[str, Any]:
+        params = {}
+        for key in self.param_defaults():
+            if not hasattr(self, key):
+                raise PluginContractError(
+                    f"{type(self).__name__} ({self.name!r}) must store constructor argument "
+                    f"{key!r} as self.{key}")
+            params[key] = getattr(self, key)
+        return params
+
+    @classmethod
+    def summary(cls) -> str:
+        if cls.description:
+            return cls.description.strip().splitlines()[0]
+        doc = inspect.getdoc(cls) or ""
+        return doc.splitlines()[0] if doc else ""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+# --- the run context -----------------------------------------------------------------------------
+
+
+class Context:
+    """What the harness hands every ``fit``, ``transform``, ``run``: device, profile, seed, budget.
+
+    ``shared(name, build, **key)`` returns a value computed once per (data set, task, seed) and
+    cached on disk: use it for models that do not depend on the sanitizer (classifiers trained on
+    raw data), so that every sanitizer's cell reuses them.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: "torch.device | str" = "cpu",
+        profile: Profile | str = "quick",
+        seed: int = 0,
+        time_limit: float | None = None,
+        show_progress: bool = False,
+        shared_store: Callable[[str, Callable[[], Any], dict[str, Any]], Any] | None = None,
+        label: str = "",
+    ) -> None:
+        import torch
+
+        self.device = torch.device(device)
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.seed = int(seed)
+        self.started = time.monotonic()
+        self.deadline = None if time_limit is None else self.started + float(time_limit)
+        self.show_progress = show_progress
+        self.label = label
+        self._shared_store = shared_store
+
+    def generator(self, stream: int = 0, device: "torch.device | str | None" = None) -> "torch.Generator":
+        """A generator seeded from this context's seed; distinct ``stream`` s are independent."""
+        import torch
+
+        g = torch.Generator(device=device or "cpu")
+        g.manual_seed((self.seed * 1_000_003 + stream) % (2**63 - 1))
+        return g
+
+    def seed_everything(self) -> None:
+        """Seed torch's global generators, for code that cannot take a generator (init, dropout)."""
+        import random
+
+        import torch
+
+        random.seed(self.seed)
+        torch.manual_seed(self.seed % (2**63 - 1))
+
+    def time_left(self) -> float:
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            spent = time.monotonic() - self.started
+            raise CellTimeout(f"time limit exceeded after {spent:.0f}s ({self.label or 'cell'})")
+
+    def progress(self, iterable: Iterable[T], desc: str = "", total: int | None = None,
+                 unit: str = "it") -> Iterator[T]:
+        """Iterate with a progress bar (when enabled) and a deadline check at every step."""
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            iterable = tqdm(iterable, desc=f"{self.label} {desc}".strip(), total=total, unit=unit,
+                            leave=False, dynamic_ncols=True)
+        for item in iterable:
+            self.check_deadline()
+            yield item
+
+    def shared(self, name: str, build: Callable[[], T], **key: Any) -> T:
+        if self._shared_store is None:
+            return build()
+        return self._shared_store(name, build, key)
+
+
+# --- sanitizers ----------------------------------------------------------------------------------
+
+
+class Sanitizer(Configurable):
+    """A transform that should remove the task's sensitive attribute and keep the rest.
+
+    Subclasses set ``name`` (unique across plugins), ``description``, and ``capabilities`` they
+    expose to white-box attacks (through :meth:`handles`). ``inputs`` says which kinds of data set
+    it applies to. ``fit`` sees the train split only; ``transform`` must return a float tensor of
+    the input's shape with finite values (and, for images, in [0, 1]).
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    inputs: ClassVar[frozenset[str]] = frozenset({IMAGE, VECTOR})
+
+    def fit(self, train: ImageSet, task: Task, ctx: Context) -> "Sanitizer":
+        return self
+
+    def transform(self, images: "torch.Tensor", ctx: Context) -> "torch.Tensor":
+        raise NotImplementedError(f"sanitizer {self.name!r} must implement transform()")
+
+    def handles(self) -> dict[str, Any]:
+        """White-box objects for the declared capabilities, e.g. ``{"discriminator": module}``."""
+        return {}
+
+
+# --- attacks -------------------------------------------------------------------------------------
+
+
+@dataclass
+class AttackView:
+    """Exactly what an attack's threat model grants it.
+
+    ``train``: the sanitized train split with the true labels (the papers' standard adversary).
+    ``test``: the sanitized test split with no labels at all; the attack predicts, the harness
+    scores. The other fields are ``None`` unless the attack requires them and the sanitizer or
+    data set provides them.
+    """
+
+    train: ImageSet
+    test: ImageSet
+    raw_train: ImageSet | None = None
+    aux: ImageSet | None = None
+    oracle: Callable[["torch.Tensor"], "torch.Tensor"] | None = None
+    handles: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AttackResult:
+    """An attack's guess of the sensitive attribute of every sanitized test item, in order.
+
+    ``predictions``: int64 class indices (N,) or class scores (N×K; the arg-max is the guess).
+    ``diagnostics``: optional extra figures (e.g. train accuracy), stored but not ranked.
+    """
+
+    predictions: "torch.Tensor"
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+
+class Attack(Configurable):
+    """Tries to recover the task's sensitive attribute from sanitized data.
+
+    ``requires`` lists sanitizer capabilities (``discriminator``...) and data grants (``oracle``,
+    ``raw_train``, ``aux``); when one is not available the cell is recorded as ``n/a``.
+    ``threat_model`` is one line for the leaderboard and ``ppbench list``.
+    """
+
+    requires: ClassVar[frozenset[str]] = frozenset()
+    threat_model: ClassVar[str] = "sanitized train split with true sensitive labels"
+
+    def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:
+        raise NotImplementedError(f"attack {self.name!r} must implement run()")
+
+
+# --- utility metrics -----------------------------------------------------------------------------
+
+Role = Literal["leakage", "utility", "distortion", "diagnostic"]
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One figure of a cell. ``better`` is the direction that is better *for the sanitizer*."""
+
+    name: str
+    value: float
+    better: Literal["higher", "lower"] = "higher"
+    role: Role = "utility"
+    primary: bool = False
+    ci_low: float | None = None
+    ci_high: float | None = None
+    chance: float | None = None
+
+
+@dataclass
+class MetricView:
+    """A utility metric is the harness's own instrument: it sees raw and sanitized data with every
+    label (the sanitizer never sees this view)."""
+
+    raw_train: ImageSet
+    raw_test: ImageSet
+    sanitized_train: ImageSet
+    sanitized_test: ImageSet
+
+
+class UtilityMetric(Configurable):
+    """Measures what a sanitizer keeps. Exactly one returned value should be ``primary``: the
+    figure a leaderboard shows and ranks on (role ``utility``) or reports (role ``distortion``)."""
+
+    def run(self, view: MetricView, task: Task, ctx: Context) -> list[MetricValue]:
+        raise NotImplementedError(f"metric {self.name!r} must implement run()")

@@ -1,0 +1,163 @@
+"""Image sets, splits and the tensor conventions every plugin relies on.
+
+Conventions: ``images`` is a float32 tensor, N×C×H×W with values in [0, 1] for image data sets, or
+N×D for feature data sets (the 2-D toy problem). ``labels`` maps an attribute name to an int64
+tensor of N class indices. Nothing here imports torch at module level, so that plugin discovery
+stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A categorical attribute: its name and the names of its classes (index = label value)."""
+
+    name: str
+    classes: tuple[str, ...]
+    description: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class ImageSet:
+    """A batch of images (or feature vectors) with their categorical labels."""
+
+    images: "torch.Tensor"
+    labels: dict[str, "torch.Tensor"] = field(default_factory=dict)
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        for name, values in self.labels.items():
+            if len(values) != n:
+                raise ValueError(f"label {name!r} has {len(values)} values for {n} images")
+            if values.dtype.is_floating_point:
+                raise ValueError(f"label {name!r} must be an integer tensor, got {values.dtype}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def is_image(self) -> bool:
+        return self.images.dim() == 4
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one item (C×H×W or D)."""
+        return tuple(self.images.shape[1:])
+
+    def num_classes(self, attribute: str) -> int:
+        if attribute in self.attributes:
+            return self.attributes[attribute].num_classes
+        return int(self.labels[attribute].max()) + 1
+
+    def class_frequencies(self, attribute: str) -> "torch.Tensor":
+        import torch
+
+        counts = torch.bincount(self.labels[attribute], minlength=self.num_classes(attribute))
+        return counts.double() / max(1, len(self))
+
+    def chance(self, attribute: str) -> float:
+        """Accuracy of always guessing the most frequent class: the chance level of a guesser."""
+        return float(self.class_frequencies(attribute).max())
+
+    def subset(self, index: "torch.Tensor | Sequence[int] | slice") -> "ImageSet":
+        return ImageSet(
+            images=self.images[index],
+            labels={k: v[index] for k, v in self.labels.items()},
+            attributes=dict(self.attributes),
+        )
+
+    def with_images(self, images: "torch.Tensor") -> "ImageSet":
+        """The same labels on other images (e.g. the sanitized version of this set)."""
+        if images.shape[0] != self.images.shape[0]:
+            raise ValueError(f"expected {len(self)} images, got {images.shape[0]}")
+        return replace(self, images=images, labels=dict(self.labels))
+
+    def keep_labels(self, names: Sequence[str]) -> "ImageSet":
+        """A copy that holds only the named labels (the rest are withheld)."""
+        missing = [n for n in names if n not in self.labels]
+        if missing:
+            raise KeyError(f"no labels {missing}; have {sorted(self.labels)}")
+        return ImageSet(
+            images=self.images,
+            labels={n: self.labels[n] for n in names},
+            attributes={n: a for n, a in self.attributes.items() if n in names},
+        )
+
+    def without_labels(self) -> "ImageSet":
+        return ImageSet(images=self.images, labels={}, attributes={})
+
+    def to(self, device: "torch.device | str") -> "ImageSet":
+        return ImageSet(
+            images=self.images.to(device),
+            labels={k: v.to(device) for k, v in self.labels.items()},
+            attributes=dict(self.attributes),
+        )
+
+    def batches(self, batch_size: int) -> Iterator["torch.Tensor"]:
+        for start in range(0, len(self), batch_size):
+            yield self.images[start : start + batch_size]
+
+
+@dataclass
+class DatasetSplits:
+    """The splits of one generated or loaded data set.
+
+    ``aux`` is public raw data that an attacker may own (disjoint from train and test); it is
+    optional and attacks that require it are ``n/a`` when a data set has none.
+    """
+
+    train: ImageSet
+    test: ImageSet
+    aux: ImageSet | None = None
+
+    def items(self) -> Iterator[tuple[str, ImageSet]]:
+        yield "train", self.train
+        yield "test", self.test
+        if self.aux is not None:
+            yield "aux", self.aux
+
+
+def validate_splits(splits: DatasetSplits, attributes: Mapping[str, Attribute], source: str) -> None:
+    """Check a loader's output against the tensor conventions; errors name the data set."""
+    import torch
+
+    for split_name, split in splits.items():
+        where = f"{source}: split {split_name!r}"
+        if not isinstance(split.images, torch.Tensor) or split.images.dtype != torch.float32:
+            raise ValueError(f"{where}: images must be a float32 tensor")
+        if split.images.dim() not in (2, 4):
+            raise ValueError(f"{where}: images must be N×C×H×W or N×D, got {tuple(split.images.shape)}")
+        if split.images.dim() == 4:
+            lo, hi = float(split.images.min()), float(split.images.max())
+            if lo < 0.0 or hi > 1.0:
+                raise ValueError(f"{where}: image values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}]")
+        for name in attributes:
+            if name not in split.labels:
+                raise ValueError(f"{where}: missing labels for attribute {name!r}")
+            values = split.labels[name]
+            k = attributes[name].num_classes
+            if len(values) and (int(values.min()) < 0 or int(values.max()) >= k):
+                raise ValueError(f"{where}: labels of {name!r} must lie in 0..{k - 1}")
+
+
+def apply_batched(transform, images: "torch.Tensor", batch_size: int) -> "torch.Tensor":
+    """Apply ``transform`` batch by batch and concatenate, without tracking gradients."""
+    import torch
+
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            outputs.append(transform(images[start : start + batch_size]))
+    return torch.cat(outputs) if outputs else images[:0].clone()
