@@ -209,6 +209,7 @@ class Context:
         time_limit: float | None = None,
         show_progress: bool = False,
         shared_store: Callable[[str, Callable[[], Any], dict[str, Any]], Any] | None = None,
+        shared_seed: int = 0,
         label: str = "",
     ) -> None:
         import torch
@@ -221,6 +222,7 @@ class Context:
         self.show_progress = show_progress
         self.label = label
         self._shared_store = shared_store
+        self._shared_seed = int(shared_seed)
 
     def generator(self, stream: int = 0, device: "torch.device | str | None" = None) -> "torch.Generator":
         """A generator seeded from this context's seed; distinct ``stream`` s are independent."""
@@ -260,9 +262,26 @@ class Context:
             yield item
 
     def shared(self, name: str, build: Callable[[], T], **key: Any) -> T:
+        """``build()`` runs with a seed derived from (name, key) rather than from the cell, so the
+        cached value is the same whichever cell happens to build it first."""
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps([self._shared_seed, name, key], sort_keys=True,
+                                           default=str).encode()).hexdigest()
+        cell_seed = self.seed
+
+        def seeded_build() -> T:
+            self.seed = int(digest[:15], 16)
+            self.seed_everything()
+            try:
+                return build()
+            finally:
+                self.seed = cell_seed
+
         if self._shared_store is None:
-            return build()
-        return self._shared_store(name, build, key)
+            return seeded_build()
+        return self._shared_store(name, seeded_build, key)
 
 
 # --- sanitizers ----------------------------------------------------------------------------------

@@ -1,0 +1,252 @@
+"""Benchmark specifications: which data set and tasks, which sanitizer configurations, which
+attacks and metrics, how many seeds, at which profile. Read from TOML or built from CLI flags.
+
+A spec file::
+
+    [benchmark]
+    name = "synthfaces"
+    tasks = ["smiling", "identity"]
+    seeds = 1
+    profile = "quick"
+
+    [dataset]
+    name = "synthfaces"         # other keys are the loader's parameters
+
+    [[sanitizers]]
+    name = "blur"
+    sigma = [1.0, 3.0]          # a list sweeps: one configuration per value
+
+    [[attacks]]
+    name = "adversarial-classifier"
+
+    [[metrics]]
+    name = "fixed-utility"
+
+A list value sweeps a parameter (several lists: their product). A parameter whose value is itself
+a list is written as a list of lists.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .api import PROFILES
+
+
+class SpecError(ValueError):
+    """A benchmark spec or a CLI plugin string is wrong; the message names the file and field."""
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """A plugin name with one concrete set of keyword parameters."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def make(cls, name: str, params: dict[str, Any] | None = None) -> "PluginConfig":
+        return cls(name, tuple(sorted((params or {}).items())))
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        args = ",".join(f"{k}={_short(v)}" for k, v in self.params)
+        return f"{self.name}({args})"
+
+    def params_json(self) -> str:
+        return canonical_json(self.kwargs)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(value)
+    return str(value) if not isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    dataset: str
+    tasks: tuple[str, ...]
+    sanitizers: tuple[PluginConfig, ...]
+    attacks: tuple[PluginConfig, ...]
+    metrics: tuple[PluginConfig, ...] = ()
+    dataset_params: tuple[tuple[str, Any], ...] = ()
+    seeds: int = 1
+    seed: int = 0
+    profile: str = "quick"
+    description: str = ""
+    source: str = "<flags>"
+
+    @property
+    def run_seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
+    def with_overrides(self, **changes: Any) -> "BenchmarkSpec":
+        changes = {k: v for k, v in changes.items() if v not in (None, (), [])}
+        return replace(self, **changes) if changes else self
+
+    def to_toml(self) -> str:
+        """The spec as TOML (sweeps expanded: one table per configuration)."""
+        lines = ["[benchmark]", f"name = {_toml(self.name)}"]
+        if self.description:
+            lines.append(f"description = {_toml(self.description)}")
+        lines += [f"tasks = {_toml(list(self.tasks))}", f"seeds = {self.seeds}",
+                  f"seed = {self.seed}", f"profile = {_toml(self.profile)}", "",
+                  "[dataset]", f"name = {_toml(self.dataset)}"]
+        lines += [f"{k} = {_toml(v)}" for k, v in self.dataset_params]
+        for table, configs in (("sanitizers", self.sanitizers), ("attacks", self.attacks),
+                               ("metrics", self.metrics)):
+            for config in configs:
+                lines += ["", f"[[{table}]]", f"name = {_toml(config.name)}"]
+                lines += [f"{k} = {_toml([v] if isinstance(v, list) else v)}" for k, v in config.params]
+        return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise SpecError(f"cannot write {value!r} to TOML")
+
+
+def expand_sweep(name: str, params: dict[str, Any]) -> list[PluginConfig]:
+    """One configuration per point of the product of the list-valued parameters."""
+    fixed = {k: v for k, v in params.items() if not isinstance(v, list)}
+    swept = {k: v for k, v in params.items() if isinstance(v, list)}
+    for key, values in swept.items():
+        if not values:
+            raise SpecError(f"{name}: parameter {key!r} sweeps an empty list")
+    configs = []
+    for point in itertools.product(*swept.values()):
+        configs.append(PluginConfig.make(name, {**fixed, **dict(zip(swept, point))}))
+    return configs
+
+
+def _plugin_tables(data: dict[str, Any], table: str, source: str, required: bool) -> tuple[PluginConfig, ...]:
+    entries = data.get(table, [])
+    if not isinstance(entries, list):
+        raise SpecError(f"{source}: [[{table}]] must be an array of tables")
+    if required and not entries:
+        raise SpecError(f"{source}: needs at least one [[{table}]] entry")
+    configs: list[PluginConfig] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise SpecError(f"{source}: {table}[{i}] needs a string field 'name'")
+        params = {k: v for k, v in entry.items() if k != "name"}
+        configs.extend(expand_sweep(entry["name"], params))
+    return tuple(dict.fromkeys(configs))
+
+
+def load_spec(path: str | Path) -> BenchmarkSpec:
+    path = Path(path)
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{source}: no such benchmark spec") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: invalid TOML: {exc}") from None
+    return spec_from_dict(data, source)
+
+
+def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
+    known = {"benchmark", "dataset", "sanitizers", "attacks", "metrics"}
+    unknown = set(data) - known
+    if unknown:
+        raise SpecError(f"{source}: unknown tables {sorted(unknown)}; expected {sorted(known)}")
+    bench = data.get("benchmark", {})
+    dataset = data.get("dataset", {})
+    if not isinstance(dataset.get("name"), str):
+        raise SpecError(f"{source}: [dataset] needs a string field 'name'")
+    tasks = bench.get("tasks", bench.get("task"))
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    if not tasks or not all(isinstance(t, str) for t in tasks):
+        raise SpecError(f"{source}: [benchmark] needs 'tasks', a list of task names")
+    profile = bench.get("profile", "quick")
+    if profile not in PROFILES:
+        raise SpecError(f"{source}: [benchmark] profile {profile!r} is not one of {sorted(PROFILES)}")
+    seeds = bench.get("seeds", 1)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise SpecError(f"{source}: [benchmark] seeds must be a positive integer, got {seeds!r}")
+    unknown_keys = set(bench) - {"name", "description", "tasks", "task", "seeds", "seed", "profile"}
+    if unknown_keys:
+        raise SpecError(f"{source}: [benchmark] has unknown fields {sorted(unknown_keys)}")
+    return BenchmarkSpec(
+        name=str(bench.get("name", Path(source).parent.name or "benchmark")),
+        description=str(bench.get("description", "")),
+        dataset=dataset["name"],
+        dataset_params=tuple(sorted((k, v) for k, v in dataset.items() if k != "name")),
+        tasks=tuple(tasks),
+        sanitizers=_plugin_tables(data, "sanitizers", source, required=True),
+        attacks=_plugin_tables(data, "attacks", source, required=False),
+        metrics=_plugin_tables(data, "metrics", source, required=False),
+        seeds=seeds,
+        seed=int(bench.get("seed", 0)),
+        profile=profile,
+        source=source,
+    )
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets or quotes."""
+    parts, depth, quote, current = [], 0, "", []
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw  # a bare word is a string: `mode=entropy`
+
+
+def parse_plugin_arg(text: str) -> list[PluginConfig]:
+    """``blur:sigma=2`` or ``blur:sigma=[1,2,4]`` (a sweep) or ``identity`` -> configurations."""
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if not name:
+        raise SpecError(f"plugin argument {text!r} has no name (expected NAME[:key=value,...])")
+    params: dict[str, Any] = {}
+    for part in _split_top_level(rest):
+        key, eq, raw = part.partition("=")
+        if not eq or not key.strip():
+            raise SpecError(f"plugin argument {text!r}: {part!r} is not key=value")
+        params[key.strip()] = _parse_value(raw.strip())
+    return expand_sweep(name, params)
