@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -145,8 +146,10 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
         except KeyError as exc:
             raise SpecError(f"{spec.source}: {exc}") from None
     get_profile(spec.profile)
+    resolved: dict[str, list[PluginConfig]] = {}
     for kind, configs in (("sanitizers", spec.sanitizers), ("attacks", spec.attacks),
                           ("metrics", spec.metrics)):
+        resolved[kind] = []
         for config in configs:
             try:
                 cls = registry.get(kind, config.name).obj
@@ -155,12 +158,17 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
                 raise SpecError(f"{spec.source}: {exc}") from None
             except (TypeError, ValueError) as exc:
                 raise SpecError(f"{spec.source}: {kind[:-1]} {config.label}: {exc}") from None
+            # Defaults are part of the configuration: the label says what ran, and a changed
+            # default is a changed cell.
+            defaults = {k: v for k, v in cls.param_defaults().items() if v is not inspect.Parameter.empty}
+            resolved[kind].append(PluginConfig.make(config.name, {**defaults, **config.kwargs}))
     cells = []
     data_id = _dataset_identity(registry, spec.dataset, spec.dataset_params)
     for seed in spec.run_seeds:
         for task in tasks:
-            for sanitizer in spec.sanitizers:
-                for kind, configs in (("attack", spec.attacks), ("metric", spec.metrics)):
+            for sanitizer in dict.fromkeys(resolved["sanitizers"]):
+                for kind, configs in (("attack", dict.fromkeys(resolved["attacks"])),
+                                      ("metric", dict.fromkeys(resolved["metrics"]))):
                     for config in configs:
                         key = hashlib.sha256(canonical_json({
                             "data": data_id, "task": task.as_dict(),

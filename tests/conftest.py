@@ -1,0 +1,47 @@
+"""Shared fixtures: test plugin distributions put on sys.path the way pip lays them out."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+PLUGIN_DISTS = Path(__file__).parent / "plugin_dists"
+
+
+@pytest.fixture
+def install_plugin_dists(monkeypatch):
+    """Make the named test distributions importable and discoverable (here and in subprocesses)."""
+
+    def install(*names: str) -> None:
+        from harness.plugins import reset_registry
+
+        for name in names:
+            path = str(PLUGIN_DISTS / name)
+            monkeypatch.syspath_prepend(path)
+            monkeypatch.setenv("PYTHONPATH", path + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        reset_registry()
+
+    yield install
+    from harness.plugins import reset_registry
+
+    reset_registry()
+    for name in list(sys.modules):
+        if name.startswith("ppbench_"):
+            del sys.modules[name]
+
+
+@pytest.fixture
+def testkit(install_plugin_dists):
+    install_plugin_dists("testkit")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    from harness import runner
+
+    runner._DATA_CACHE.clear()
+    yield
+    runner._DATA_CACHE.clear()

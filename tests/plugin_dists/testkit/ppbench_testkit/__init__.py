@@ -1,0 +1,219 @@
+"""A third-party plugin distribution used by ppbench's own tests.
+
+It is "installed" by putting its folder on sys.path (the ``.dist-info`` beside it declares the
+entry point), exactly as pip would lay it out. It provides a tiny data set that builds in
+milliseconds, well-behaved and deliberately faulty sanitizers and attacks, and a metric.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from harness import (DISCRIMINATOR, Attack, AttackResult, Attribute, DatasetSpec, DatasetSplits,
+                     ImageSet, MetricValue, Sanitizer, Task, UtilityMetric, hookimpl)
+
+# --- a tiny data set: channel 0's brightness encodes `secret`, channel 1's encodes `keep` --------
+
+
+def load_tiny(profile, seed, n_train=240, n_test=120, size=8):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n):
+        secret = torch.randint(0, 2, (n,), generator=g)
+        keep = torch.randint(0, 2, (n,), generator=g)
+        images = torch.rand(n, 3, size, size, generator=g) * 0.5
+        images[:, 0] += 0.4 * secret.view(-1, 1, 1).float()
+        images[:, 1] += 0.4 * keep.view(-1, 1, 1).float()
+        return ImageSet(images.clamp(0, 1), {"secret": secret, "keep": keep})
+
+    return DatasetSplits(train=make(n_train), test=make(n_test))
+
+
+TINY = DatasetSpec(
+    name="tiny",
+    description="8×8 noise images whose channel brightness encodes two binary attributes",
+    load=load_tiny,
+    attributes=(Attribute("secret", ("no", "yes")), Attribute("keep", ("no", "yes"))),
+    tasks=(Task("tiny", "secret", "secret", ("keep",)),),
+    params={"n_train": 240, "n_test": 120, "size": 8},
+)
+
+
+# --- sanitizers ----------------------------------------------------------------------------------
+
+
+class Darken(Sanitizer):
+    """Scales channel 0 towards zero; `strength=1` removes the secret entirely."""
+
+    name = "darken"
+
+    def __init__(self, strength: float = 0.5):
+        self.strength = strength
+
+    def fit(self, train, task, ctx):
+        log = os.environ.get("PPBENCH_TESTKIT_FIT_LOG")
+        if log:  # lets a test count fits across processes
+            with open(log, "a") as handle:
+                handle.write(f"{self.strength}\n")
+        self.fitted_on = len(train)
+        return self
+
+    def transform(self, images, ctx):
+        out = images.clone()
+        out[:, 0] = out[:, 0] * (1 - self.strength)
+        return out
+
+
+class CrashingSanitizer(Sanitizer):
+    name = "crashing-sanitizer"
+
+    def fit(self, train, task, ctx):
+        raise RuntimeError("deliberate failure in fit")
+
+    def transform(self, images, ctx):
+        return images
+
+
+class ShapeChanger(Sanitizer):
+    name = "shape-changer"
+
+    def transform(self, images, ctx):
+        return images[:, :, :4, :4]
+
+
+class NaNSanitizer(Sanitizer):
+    name = "nan-sanitizer"
+
+    def transform(self, images, ctx):
+        return images * float("nan")
+
+
+class ExposesDiscriminator(Sanitizer):
+    name = "with-discriminator"
+    capabilities = frozenset({DISCRIMINATOR})
+
+    def transform(self, images, ctx):
+        return images
+
+    def handles(self):
+        return {DISCRIMINATOR: channel_zero_mean}
+
+
+def channel_zero_mean(images):
+    return images[:, 0].mean(dim=(1, 2))
+
+
+# --- attacks -------------------------------------------------------------------------------------
+
+
+class ThresholdAttack(Attack):
+    """Learns a threshold on channel 0's mean from the sanitized train split."""
+
+    name = "threshold"
+
+    def run(self, view, task, ctx):
+        train_score = view.train.images[:, 0].mean(dim=(1, 2))
+        labels = view.train.labels[task.sensitive]
+        cut = (train_score[labels == 0].mean() + train_score[labels == 1].mean()) / 2
+        test_score = view.test.images[:, 0].mean(dim=(1, 2))
+        return AttackResult((test_score > cut).long(),
+                            diagnostics={"test_labels_visible": float(len(view.test.labels))})
+
+
+class CrashingAttack(Attack):
+    name = "crashing-attack"
+
+    def run(self, view, task, ctx):
+        raise RuntimeError("deliberate failure in run")
+
+
+class NaNAttack(Attack):
+    name = "nan-attack"
+
+    def run(self, view, task, ctx):
+        import torch
+
+        return AttackResult(torch.full((len(view.test), 2), float("nan")))
+
+
+class WrongLengthAttack(Attack):
+    name = "wrong-length-attack"
+
+    def run(self, view, task, ctx):
+        import torch
+
+        return AttackResult(torch.zeros(len(view.test) - 1, dtype=torch.long))
+
+
+class SleepyAttack(Attack):
+    """Sleeps, then guesses 0; for time limits and for killing a run mid-way."""
+
+    name = "sleepy"
+
+    def __init__(self, seconds: float = 0.5):
+        self.seconds = seconds
+
+    def run(self, view, task, ctx):
+        import torch
+
+        time.sleep(self.seconds)
+        return AttackResult(torch.zeros(len(view.test), dtype=torch.long))
+
+
+class DiscriminatorAttack(Attack):
+    name = "discriminator-attack"
+    requires = frozenset({DISCRIMINATOR})
+    threat_model = "white-box: the sanitizer's discriminator"
+
+    def run(self, view, task, ctx):
+        score = view.handles[DISCRIMINATOR](view.test.images)
+        return AttackResult((score > score.median()).long())
+
+
+class SeedEcho(Attack):
+    """Predicts from a random draw of the context's generator: same seed, same numbers."""
+
+    name = "seed-echo"
+
+    def run(self, view, task, ctx):
+        import torch
+
+        return AttackResult(torch.randint(0, 2, (len(view.test),), generator=ctx.generator()))
+
+
+# --- a metric ------------------------------------------------------------------------------------
+
+
+class MeanAbsoluteChange(UtilityMetric):
+    name = "mean-abs-change"
+
+    def run(self, view, task, ctx):
+        change = (view.sanitized_test.images - view.raw_test.images).abs().mean()
+        return [MetricValue("mean_abs_change", float(change), better="lower", role="distortion",
+                            primary=True)]
+
+
+@hookimpl
+def ppbench_register_datasets(register):
+    register(TINY)
+
+
+@hookimpl
+def ppbench_register_sanitizers(register):
+    for cls in (Darken, CrashingSanitizer, ShapeChanger, NaNSanitizer, ExposesDiscriminator):
+        register(cls)
+
+
+@hookimpl
+def ppbench_register_attacks(register):
+    for cls in (ThresholdAttack, CrashingAttack, NaNAttack, WrongLengthAttack, SleepyAttack,
+                DiscriminatorAttack, SeedEcho):
+        register(cls)
+
+
+@hookimpl
+def ppbench_register_metrics(register):
+    register(MeanAbsoluteChange)
