@@ -10,33 +10,23 @@ from __future__ import annotations
 import os
 import time
 
-from harness import (DISCRIMINATOR, Attack, AttackResult, Attribute, DatasetSpec, DatasetSplits,
-                     ImageSet, MetricValue, Sanitizer, Task, UtilityMetric, hookimpl)
+from harness import (DISCRIMINATOR, Attack, AttackResult, DatasetSpec, DatasetSplits, MetricValue,
+                     Sanitizer, Task, UtilityMetric, hookimpl)
+from harness.testing import TOY_ATTRIBUTES, toy_splits
 
 # --- a tiny data set: channel 0's brightness encodes `secret`, channel 1's encodes `keep` --------
 
 
 def load_tiny(profile, seed, n_train=240, n_test=120, size=8):
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-
-    def make(n):
-        secret = torch.randint(0, 2, (n,), generator=g)
-        keep = torch.randint(0, 2, (n,), generator=g)
-        images = torch.rand(n, 3, size, size, generator=g) * 0.5
-        images[:, 0] += 0.4 * secret.view(-1, 1, 1).float()
-        images[:, 1] += 0.4 * keep.view(-1, 1, 1).float()
-        return ImageSet(images.clamp(0, 1), {"secret": secret, "keep": keep})
-
-    return DatasetSplits(train=make(n_train), test=make(n_test))
+    splits = toy_splits(seed, n_train, n_test, size)
+    return DatasetSplits(train=splits.train, test=splits.test)  # no aux: aux-hungry attacks are n/a
 
 
 TINY = DatasetSpec(
     name="tiny",
     description="8×8 noise images whose channel brightness encodes two binary attributes",
     load=load_tiny,
-    attributes=(Attribute("secret", ("no", "yes")), Attribute("keep", ("no", "yes"))),
+    attributes=TOY_ATTRIBUTES,
     tasks=(Task("tiny", "secret", "secret", ("keep",)),),
     params={"n_train": 240, "n_test": 120, "size": 8},
 )
