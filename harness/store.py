@@ -162,6 +162,8 @@ class ResultStore:
 
         with closing(self._connect()) as db:
             frame = pd.read_sql_query(f"SELECT {','.join(COLUMNS)} FROM results", db)
+        for column in ("value", "ci_low", "ci_high", "chance", "wall_time"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
         if cell_keys is not None:
             frame = frame[frame["cell_key"].isin(set(cell_keys))]
         return frame.reset_index(drop=True)

@@ -1,0 +1,363 @@
+"""The baseline sanitizers, the three classifier attacks and the two built-in metrics."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from harness import Attribute, AttackView, Context, ImageSet, MetricView, Profile, Task
+from harness.plugins import build_registry
+from harness.scoring import score_attribute_attack
+from plugins.attacks.adversarial_classifier import AdversarialClassifier
+from plugins.attacks.fixed_classifier import FixedClassifier
+from plugins.attacks.linear_probe import LinearProbe
+from plugins.metrics.distortion import Distortion, psnr, ssim
+from plugins.metrics.fixed_utility import FixedUtility
+from plugins.sanitizers.baseline import Blackout, Blur, Identity, Noise, Pixelate
+
+TINY = Profile("tiny", 8, 400, 200, 0, 3, 1, 32, 120.0)
+TASK = Task("toy", "bright", sensitive="bright", utility=("parity",))
+ATTRIBUTES = {"bright": Attribute("bright", ("dark", "bright")),
+              "parity": Attribute("parity", ("flat", "contrasted"))}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """These tensors are tiny: intra-op threads cost more in synchronisation than they save, and
+    on a busy machine every parallel region can stall on a descheduled thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def context(seed: int = 0) -> Context:
+    return Context(device="cpu", profile=TINY, seed=seed)
+
+
+def toy_split(n: int, seed: int) -> ImageSet:
+    """Mean brightness encodes ``bright``; a left-right contrast encodes ``parity``."""
+    g = torch.Generator().manual_seed(seed)
+    bright = torch.randperm(n, generator=g) % 2
+    parity = torch.randperm(n, generator=g) % 2
+    images = 0.2 * torch.rand(n, 3, 8, 8, generator=g) + 0.2 + 0.4 * bright.view(-1, 1, 1, 1)
+    left_minus_right = torch.cat([torch.ones(4), -torch.ones(4)]).view(1, 1, 1, 8)
+    images = images + 0.15 * parity.view(-1, 1, 1, 1) * left_minus_right
+    return ImageSet(images.clamp(0, 1), {"bright": bright, "parity": parity}, dict(ATTRIBUTES))
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return toy_split(400, seed=1), toy_split(200, seed=2)
+
+
+def sample_images(n: int = 8, size: int = 16, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+# --- sanitizers -----------------------------------------------------------------------------------
+
+ALL_SANITIZERS = [Identity(), Blackout(), Blur(), Blur(sigma=0.5), Pixelate(), Pixelate(block=3),
+                  Noise(), Noise(std=0.0)]
+
+
+@pytest.mark.parametrize("sanitizer", ALL_SANITIZERS, ids=repr)
+@pytest.mark.parametrize("size", [16, 15])
+def test_sanitizers_keep_shape_dtype_and_range(sanitizer, size):
+    images = sample_images(size=size)
+    out = sanitizer.transform(images, context())
+    assert out.shape == images.shape and out.dtype == torch.float32
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    assert out.data_ptr() != images.data_ptr()  # never hands back the raw tensor itself
+
+
+def test_identity_and_blackout():
+    images = sample_images()
+    assert torch.equal(Identity().transform(images, context()), images)
+    assert torch.count_nonzero(Blackout().transform(images, context())) == 0
+    vectors = torch.randn(5, 2)
+    assert torch.count_nonzero(Blackout().transform(vectors, context())) == 0
+
+
+def high_frequency_energy(images: torch.Tensor) -> float:
+    dx = images[..., :, 1:] - images[..., :, :-1]
+    dy = images[..., 1:, :] - images[..., :-1, :]
+    return float(dx.pow(2).mean() + dy.pow(2).mean())
+
+
+def test_blur_removes_more_high_frequencies_with_larger_sigma():
+    images = sample_images(size=32)
+    energies = [high_frequency_energy(images)]
+    energies += [high_frequency_energy(Blur(sigma=s).transform(images, context())) for s in (0.5, 1, 2, 4)]
+    assert all(a > b for a, b in zip(energies, energies[1:])), energies
+    # a sigma far larger than the image is clipped to the image and still works
+    assert Blur(sigma=100).transform(images, context()).shape == images.shape
+
+
+@pytest.mark.parametrize("size", [(16, 16), (15, 20)])
+@pytest.mark.parametrize("sigma", [0.7, 2.0, 50.0])
+def test_blur_equals_a_reflect_padded_separable_convolution(size, sigma):
+    import torch.nn.functional as F
+
+    from plugins.sanitizers.baseline import gaussian_kernel1d
+
+    images = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    radius = min(math.ceil(3 * sigma), size[0] - 1, size[1] - 1)
+    kernel = gaussian_kernel1d(sigma, radius)
+    planes = images.reshape(6, 1, *size)
+    planes = F.conv2d(F.pad(planes, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    planes = F.conv2d(F.pad(planes, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    expected = planes.reshape(images.shape)
+    assert torch.allclose(Blur(sigma=sigma).transform(images, context()), expected, atol=1e-6)
+
+
+def test_blur_preserves_constant_images():
+    flat = torch.full((2, 3, 16, 16), 0.3)
+    assert torch.allclose(Blur(sigma=2).transform(flat, context()), flat, atol=1e-6)
+
+
+@pytest.mark.parametrize("size,block", [(16, 4), (15, 4), (10, 3)])
+def test_pixelate_is_piecewise_constant_cell_means(size, block):
+    images = sample_images(size=size)
+    out = Pixelate(block=block).transform(images, context())
+    for top in range(0, size, block):
+        for left in range(0, size, block):
+            cell_in = images[..., top:top + block, left:left + block]
+            cell_out = out[..., top:top + block, left:left + block]
+            expected = cell_in.mean(dim=(-2, -1), keepdim=True).expand_as(cell_out)
+            assert torch.allclose(cell_out, expected, atol=1e-6)
+
+
+def test_noise_is_deterministic_per_seed_and_batch_invariant():
+    images = sample_images(n=10)
+    a = Noise(std=0.2).transform(images, context(seed=3))
+    b = Noise(std=0.2).transform(images, context(seed=3))
+    c = Noise(std=0.2).transform(images, context(seed=4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    in_batches = torch.cat([Noise(std=0.2).transform(images[:4], context(seed=3)),
+                            Noise(std=0.2).transform(images[4:], context(seed=3))])
+    assert torch.equal(a, in_batches)
+    # distinct items get distinct noise, and its scale is std
+    vectors = torch.zeros(2000, 2) + torch.arange(2000).view(-1, 1) * 1e-3
+    noisy = Noise(std=0.5).transform(vectors, context())
+    assert abs(float((noisy - vectors).std()) - 0.5) < 0.03
+    assert float(noisy.min()) < 0  # vectors are not clamped
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: Blur(sigma=0), "'blur'.*'sigma'"),
+    (lambda: Blur(sigma=-1.0), "'blur'.*'sigma'"),
+    (lambda: Blur(sigma=float("nan")), "'blur'.*'sigma'"),
+    (lambda: Pixelate(block=0), "'pixelate'.*'block'"),
+    (lambda: Pixelate(block=2.5), "'pixelate'.*'block'"),
+    (lambda: Noise(std=-0.1), "'noise'.*'std'"),
+    (lambda: AdversarialClassifier(arch="vgg"), "'adversarial-classifier'.*'arch'"),
+    (lambda: AdversarialClassifier(epochs=0), "'adversarial-classifier'.*'epochs'"),
+    (lambda: LinearProbe(pool=0), "'linear-probe'.*'pool'"),
+    (lambda: FixedUtility(epsilon_max=0), "'fixed-utility'.*'epsilon_max'"),
+])
+def test_bad_parameters_name_the_plugin_and_parameter(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_image_only_sanitizers_declare_and_check_it():
+    assert Blur.inputs == Pixelate.inputs == frozenset({"image"})
+    with pytest.raises(ValueError, match="'blur'"):
+        Blur().transform(torch.rand(4, 2), context())
+
+
+def test_params_round_trip():
+    assert Blur(sigma=3.0).get_params() == {"sigma": 3.0}
+    assert Pixelate(block=8).get_params() == {"block": 8}
+    assert AdversarialClassifier().get_params() == {"arch": "auto", "epochs": None, "lr": 1e-3,
+                                                  "width": None}
+
+
+# --- attacks --------------------------------------------------------------------------------------
+
+
+def attack_view(raw, sanitizer) -> AttackView:
+    train, test = raw
+    ctx = context()
+    sanitized_train = train.with_images(sanitizer.transform(train.images, ctx))
+    sanitized_test = test.without_labels().with_images(sanitizer.transform(test.images, ctx))
+    return AttackView(train=sanitized_train, test=sanitized_test, raw_train=train)
+
+
+def leakage(raw, attack, sanitizer) -> float:
+    _, test = raw
+    result = attack.run(attack_view(raw, sanitizer), TASK, context())
+    values = score_attribute_attack(result, test.labels["bright"], 2, test.chance("bright"), attack.name)
+    return next(v.value for v in values if v.primary)
+
+
+@pytest.mark.parametrize("attack", [AdversarialClassifier(epochs=2, width=8), LinearProbe()],
+                         ids=repr)
+def test_adaptive_attacks_read_identity_and_fail_on_blackout(raw, attack):
+    assert leakage(raw, attack, Identity()) > 0.9
+    assert abs(leakage(raw, attack, Blackout()) - 0.5) < 0.05  # balanced test split: chance 0.5
+
+
+def test_adversarial_classifier_reports_train_accuracy(raw):
+    result = AdversarialClassifier(epochs=2, width=8).run(attack_view(raw, Identity()), TASK, context())
+    assert result.predictions.shape == (200, 2)
+    assert 0.5 < result.diagnostics["train_accuracy"] <= 1.0
+
+
+def test_adversarial_classifier_resnet10(raw):
+    assert leakage(raw, AdversarialClassifier(arch="resnet10", width=8, epochs=2), Identity()) > 0.8
+
+
+def test_fixed_classifier_reads_identity_but_not_blackout(raw):
+    assert FixedClassifier.requires == frozenset({"raw_train"})
+    assert leakage(raw, FixedClassifier(), Identity()) > 0.9
+    assert abs(leakage(raw, FixedClassifier(), Blackout()) - 0.5) < 0.05
+
+
+def test_attacks_work_on_vectors():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(600) % 2
+    points = torch.tensor([[-1.0, 1.0], [1.0, -1.0]])[labels] + 0.5 * torch.randn(600, 2, generator=g)
+    attributes = {"s": Attribute("s", ("0", "1"))}
+    train = ImageSet(points[:400], {"s": labels[:400]}, attributes)
+    test = ImageSet(points[400:], {"s": labels[400:]}, attributes)
+    task = Task("blobs", "s", sensitive="s")
+    view = AttackView(train=train, test=test.without_labels(), raw_train=train)
+    for attack in (AdversarialClassifier(epochs=5), LinearProbe()):
+        predictions = attack.run(view, task, context()).predictions
+        guesses = predictions.argmax(1) if predictions.dim() == 2 else predictions
+        assert float((guesses == test.labels["s"]).float().mean()) > 0.9
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+
+def test_ssim_and_psnr_reference_values():
+    images = sample_images(n=4, size=32)
+    assert torch.allclose(ssim(images, images), torch.ones(4), atol=1e-5)
+    noise = sample_images(n=4, size=32, seed=9)
+    assert float(ssim(images, noise).max()) < 0.1
+    a = torch.full((2, 3, 8, 8), 0.5)
+    assert torch.allclose(psnr(a, a + 0.1), torch.full((2,), 20.0), atol=1e-3)  # MSE 0.01 -> 20 dB
+    assert float(psnr(a, a).max()) == pytest.approx(100.0)  # capped, finite
+
+
+def test_ssim_drops_with_blur():
+    images = sample_images(n=4, size=32)
+    mild = ssim(images, Blur(sigma=0.5).transform(images, context())).mean()
+    strong = ssim(images, Blur(sigma=3).transform(images, context())).mean()
+    assert 1 > float(mild) > float(strong)
+
+
+def metric_view(raw, sanitizer) -> MetricView:
+    train, test = raw
+    ctx = context()
+    return MetricView(raw_train=train, raw_test=test,
+                      sanitized_train=train.with_images(sanitizer.transform(train.images, ctx)),
+                      sanitized_test=test.with_images(sanitizer.transform(test.images, ctx)))
+
+
+def by_name(values):
+    return {v.name: v for v in values}
+
+
+def test_distortion_metric(raw):
+    identity = by_name(Distortion().run(metric_view(raw, Identity()), TASK, context()))
+    assert identity["mse"].value == 0 and identity["mse"].primary and identity["mse"].better == "lower"
+    assert identity["ssim"].value == pytest.approx(1.0, abs=1e-5)
+    assert identity["psnr"].value == pytest.approx(100.0)
+    blurred = by_name(Distortion().run(metric_view(raw, Blur(sigma=2)), TASK, context()))
+    assert blurred["mse"].value > 0 and blurred["ssim"].value < 1 and blurred["psnr"].value < 100
+    assert sum(v.primary for v in blurred.values()) == 1
+
+
+def test_distortion_metric_on_vectors():
+    points = torch.zeros(10, 2)
+    data = ImageSet(points, {})
+    view = MetricView(data, data, data, data.with_images(points + torch.tensor([0.3, 0.4])))
+    values = by_name(Distortion().run(view, Task("t", "t", "s"), context()))
+    assert values["l1"].value == pytest.approx(0.7) and values["l2"].value == pytest.approx(0.5)
+    assert values["mse"].value == pytest.approx(0.125) and "ssim" not in values
+
+
+def test_fixed_utility_keeps_identity_and_loses_blackout(raw):
+    cache: dict = {}
+
+    def store(name, build, key):
+        cache_key = (name, repr(sorted(key.items())))
+        if cache_key not in cache:
+            cache[cache_key] = build()
+        return cache[cache_key]
+
+    ctx = Context(device="cpu", profile=TINY, seed=0, shared_store=store)
+    identity = by_name(FixedUtility().run(metric_view(raw, Identity()), TASK, ctx))
+    blackout = by_name(FixedUtility().run(metric_view(raw, Blackout()), TASK, ctx))
+    assert len(cache) == 1  # one reference model for both cells
+    assert identity["utility"].primary and identity["utility"].role == "utility"
+    assert identity["utility"].value == pytest.approx(identity["raw_utility"].value)
+    assert identity["acc:parity"].value > 0.9
+    assert blackout["utility"].value < 0.6
+    # the fixed-classifier attack asks for the same model: no second training
+    FixedClassifier().run(attack_view(raw, Identity()), TASK, ctx)
+    assert len(cache) == 1
+
+
+def test_fixed_utility_synthetic_score_without_utility_attributes():
+    points = torch.randn(100, 2)
+    data = ImageSet(points, {})
+    shifted = data.with_images(points + torch.tensor([0.5, -0.5]))  # L1 distance 1, L2 √0.5
+    view = MetricView(data, data, data, shifted)
+    task = Task("gaussians2d", "s", sensitive="s")
+    [value] = FixedUtility().run(view, task, context())
+    assert value.primary and value.name == "utility"
+    assert value.value == pytest.approx(1 - 1.0 / 2)
+    [l2] = FixedUtility(distance="l2").run(view, task, context())
+    assert l2.value == pytest.approx(1 - math.sqrt(0.5) / 2, abs=1e-6)
+
+
+# --- registration ---------------------------------------------------------------------------------
+
+
+def test_registered_through_entry_points():
+    registry = build_registry()
+    assert {"identity", "blackout", "blur", "pixelate", "noise"} <= set(registry.names("sanitizers"))
+    assert {"adversarial-classifier", "fixed-classifier", "linear-probe"} <= set(registry.names("attacks"))
+    assert {"fixed-utility", "distortion"} <= set(registry.names("metrics"))
+    for kind in ("sanitizers", "attacks", "metrics"):
+        for name in registry.names(kind):
+            obj = registry.get(kind, name).obj
+            if obj.__module__.startswith("plugins."):
+                assert obj.summary() and obj.version
+
+
+def test_plugin_modules_do_not_import_torch():
+    modules = ["plugins.sanitizers.baseline", "plugins.attacks.adversarial_classifier",
+               "plugins.attacks.fixed_classifier", "plugins.attacks.linear_probe",
+               "plugins.metrics.fixed_utility", "plugins.metrics.distortion"]
+    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- the contract checks every plugin author runs -------------------------------------------------
+
+
+@pytest.mark.parametrize("sanitizer", [Identity(), Blackout(), Blur(sigma=1.5), Pixelate(block=3),
+                                       Noise(std=0.2)], ids=repr)
+def test_sanitizers_pass_the_contract_checks(sanitizer):
+    from harness.testing import check_sanitizer
+
+    check_sanitizer(sanitizer)
+
+
+@pytest.mark.parametrize("attack", [AdversarialClassifier(epochs=2, width=8), FixedClassifier(),
+                                    LinearProbe()], ids=repr)
+def test_attacks_pass_the_contract_checks(attack):
+    from harness.testing import check_attack
+
+    check_attack(attack)

@@ -1,0 +1,262 @@
+"""harness.nn: network shapes, the shared training loop, inference helpers, the reference model."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from harness import Attribute, CellTimeout, Context, ImageSet, Profile
+from harness.nn import (MLP, MultiHead, ResNet, SmallCNN, UNet, batch_slices, build_classifier,
+                        iterate_minibatches, predict_logits, reference_classifier, train_classifier)
+from harness.nn.training import accuracy
+
+TINY = Profile("tiny", 16, 256, 128, 0, 3, 1, 32, 60.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """These tensors are tiny: intra-op threads cost more in synchronisation than they save, and
+    on a busy machine every parallel region can stall on a descheduled thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_context(seed: int = 0, **kwargs) -> Context:
+    return Context(device="cpu", profile=TINY, seed=seed, **kwargs)
+
+
+def brightness_images(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noisy images whose mean brightness encodes a binary label: linearly separable."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = 0.3 * torch.rand(n, 3, size, size, generator=g) + 0.2 + 0.4 * labels.view(-1, 1, 1, 1)
+    return images.clamp(0, 1), labels
+
+
+# --- shapes --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("make", [
+    lambda: SmallCNN(3, 5, width=8),
+    lambda: ResNet(3, 5, blocks=(1, 1, 1, 1), width=8),
+    lambda: ResNet(3, 5, blocks=(2, 2, 2, 2), width=8),
+], ids=["smallcnn", "resnet10", "resnet18"])
+def test_classifier_shapes(make, size):
+    model = make().eval()
+    x = torch.rand(2, 3, size, size)
+    assert model(x).shape == (2, 5)
+    assert model.features(x).shape == (2, model.num_features)
+
+
+def test_resnet_block_counts():
+    def count(model):
+        return sum(1 for m in model.modules() if type(m).__name__ == "BasicBlock")
+
+    assert count(ResNet(3, 2, blocks=(1, 1, 1, 1), width=8)) == 4  # ResNet-10
+    assert count(ResNet(3, 2, blocks=(2, 2, 2, 2), width=8)) == 8  # ResNet-18
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_unet_shape_and_range(size):
+    unet = UNet(3, 3, base=4, depth=3).eval()
+    with torch.no_grad():
+        out = unet(torch.rand(2, 3, size, size))
+    assert out.shape == (2, 3, size, size)
+    assert float(out.min()) > 0 and float(out.max()) < 1  # sigmoid output
+
+
+def test_unet_bottleneck_extra_channels():
+    unet = UNet(3, 3, base=4, depth=3, extra_bottleneck_channels=2).eval()
+    h, w = unet.bottleneck_size(32, 32)
+    assert (h, w) == (4, 4)
+    out = unet(torch.rand(2, 3, 32, 32), torch.randn(2, 2, h, w))
+    assert out.shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="bottleneck_extra"):
+        unet(torch.rand(2, 3, 32, 32))
+    with pytest.raises(ValueError, match="bottleneck_extra"):
+        UNet(3, 3, base=4)(torch.rand(2, 3, 32, 32), torch.randn(2, 1, 4, 4))
+
+
+def test_unet_odd_size():
+    assert UNet(1, 1, base=4, depth=2).eval()(torch.rand(1, 1, 30, 30)).shape == (1, 1, 30, 30)
+
+
+def test_mlp_and_multihead():
+    mlp = MLP(2, 0, hidden=(16, 16))
+    assert mlp(torch.randn(5, 2)).shape == (5, 16)
+    model = MultiHead(mlp, {"a": 2, "b": 7})
+    out = model(torch.randn(5, 2))
+    assert set(out) == {"a", "b"} and out["a"].shape == (5, 2) and out["b"].shape == (5, 7)
+    assert model.head_sizes == {"a": 2, "b": 7}
+
+
+@pytest.mark.parametrize("kind,shape,expected", [
+    ("auto", (3, 32, 32), SmallCNN), ("auto", (2,), MLP), ("resnet10", (3, 32, 32), ResNet),
+    ("resnet18", (1, 64, 64), ResNet), ("mlp", (3, 8, 8), MLP),
+])
+def test_build_classifier(kind, shape, expected):
+    model = build_classifier(kind, shape, 4, width=8).eval()
+    assert isinstance(model, expected)
+    assert model(torch.rand(2, *shape)).shape == (2, 4)
+    multi = build_classifier(kind, shape, {"x": 3, "y": 2}, width=8).eval()
+    assert isinstance(multi, MultiHead) and multi(torch.rand(2, *shape))["x"].shape == (2, 3)
+
+
+def test_build_classifier_errors():
+    with pytest.raises(ValueError, match="unknown classifier kind"):
+        build_classifier("vit", (3, 32, 32), 2)
+    with pytest.raises(ValueError, match="needs C×H×W images"):
+        build_classifier("cnn", (2,), 2)
+
+
+def test_seeded_init_is_reproducible_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=5)
+    after = torch.rand(1)
+    b = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=5)
+    assert torch.equal(before, after)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+# --- batching -------------------------------------------------------------------------------------
+
+
+def test_batch_slices_merge_a_trailing_singleton():
+    assert batch_slices(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert batch_slices(9, 4) == [(0, 4), (4, 9)]
+    assert batch_slices(1, 4) == [(0, 1)]
+
+
+def test_iterate_minibatches_covers_every_item_each_epoch():
+    ctx = tiny_context()
+    seen: dict[int, list[int]] = {}
+    for epoch, index in iterate_minibatches(10, 3, ctx, epochs=2):
+        seen.setdefault(epoch, []).extend(index.tolist())
+    assert sorted(seen) == [0, 1]
+    assert all(sorted(items) == list(range(10)) for items in seen.values())
+    assert seen[0] != seen[1]  # reshuffled
+
+
+def test_iterate_minibatches_checks_the_deadline():
+    ctx = tiny_context(time_limit=0.0)
+    with pytest.raises(CellTimeout):
+        for _ in iterate_minibatches(10, 3, ctx, epochs=1):
+            pass
+
+
+# --- training and inference -----------------------------------------------------------------------
+
+
+def test_training_learns_a_separable_problem_and_reduces_the_loss():
+    ctx = tiny_context()
+    x_train, y_train = brightness_images(256, seed=1)
+    x_test, y_test = brightness_images(128, seed=2)
+    model = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=0)
+    history: list[dict[str, float]] = []
+    train_classifier(model, x_train, y_train, ctx, history=history)
+    assert len(history) == TINY.epochs
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert not model.training
+    assert accuracy(predict_logits(model, x_test, ctx), y_test) > 0.9
+
+
+def test_mlp_learns_gaussian_blobs():
+    ctx = tiny_context()
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(512) % 2
+    centres = torch.tensor([[-1.0, 1.0], [1.0, -1.0]])
+    points = centres[labels] + 0.5 * torch.randn(512, 2, generator=g)
+    model = build_classifier("auto", (2,), 2, seed=0)
+    train_classifier(model, points[:384], labels[:384], ctx, epochs=10, lr=1e-2)
+    assert accuracy(predict_logits(model, points[384:], ctx), labels[384:]) > 0.9
+
+
+def test_multihead_training_and_dict_predictions():
+    ctx = tiny_context()
+    x, y = brightness_images(256, seed=3)
+    other = 1 - y  # a second head that is just as learnable
+    model = build_classifier("cnn", (3, 16, 16), {"bright": 2, "dark": 2}, width=8, seed=0)
+    history: list[dict[str, float]] = []
+    train_classifier(model, x, {"bright": y, "dark": other}, ctx, history=history)
+    assert {"accuracy:bright", "accuracy:dark"} <= set(history[-1])
+    logits = predict_logits(model, x, ctx, batch_size=50)
+    assert set(logits) == {"bright", "dark"} and logits["bright"].shape == (256, 2)
+    assert accuracy(logits["dark"], other) > 0.9
+
+
+def test_training_is_deterministic_for_a_seed():
+    x, y = brightness_images(128, seed=4)
+
+    def run(seed):
+        ctx = tiny_context(seed)
+        model = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=seed)
+        train_classifier(model, x, y, ctx, epochs=1, generator=ctx.generator())
+        return predict_logits(model, x, ctx)
+
+    assert torch.equal(run(0), run(0))
+    assert not torch.equal(run(0), run(1))
+
+
+def test_targets_must_match_the_images():
+    model = build_classifier("cnn", (3, 16, 16), 2, width=8)
+    with pytest.raises(ValueError, match="labels for 10 images"):
+        train_classifier(model, torch.rand(10, 3, 16, 16), torch.zeros(9, dtype=torch.long), tiny_context())
+
+
+def test_predict_logits_restores_the_training_mode():
+    model = build_classifier("cnn", (3, 16, 16), 2, width=8).train()
+    predict_logits(model, torch.rand(5, 3, 16, 16), tiny_context())
+    assert model.training
+
+
+# --- the shared reference classifier --------------------------------------------------------------
+
+
+def raw_split(n: int = 256, seed: int = 5) -> ImageSet:
+    x, y = brightness_images(n, seed=seed)
+    parity = (torch.arange(n) // 2) % 2
+    return ImageSet(x, {"bright": y, "parity": parity},
+                    {"bright": Attribute("bright", ("dark", "bright")),
+                     "parity": Attribute("parity", ("even", "odd"))})
+
+
+def test_reference_classifier_is_cached_once_and_serializable():
+    cache: dict[tuple, object] = {}
+    builds: list[dict] = []
+
+    def store(name, build, key):
+        cache_key = (name, repr(sorted(key.items())))
+        if cache_key not in cache:
+            builds.append(dict(key))
+            payload = build()
+            buffer = io.BytesIO()
+            torch.save(payload, buffer)  # what an on-disk store does...
+            buffer.seek(0)
+            cache[cache_key] = torch.load(buffer, weights_only=True)  # ...and the safe way back
+        return cache[cache_key]
+
+    ctx = tiny_context(shared_store=store)
+    raw = raw_split()
+    first = reference_classifier(raw, ["parity", "bright"], ctx)
+    second = reference_classifier(raw, ["bright", "parity"], ctx)
+    assert len(builds) == 1 and builds[0]["attributes"] == ["bright", "parity"]
+    assert isinstance(first, MultiHead) and not first.training
+    assert next(first.parameters()).device.type == "cpu"
+    assert first is not second
+    for pa, pb in zip(first.parameters(), second.parameters()):
+        assert torch.equal(pa, pb)
+    logits = predict_logits(first, raw.images, ctx)
+    assert accuracy(logits["bright"], raw.labels["bright"]) > 0.9
+
+
+def test_reference_classifier_rejects_missing_labels():
+    with pytest.raises(KeyError, match="no labels"):
+        reference_classifier(raw_split(), ["smiling"], tiny_context())
