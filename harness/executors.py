@@ -43,7 +43,7 @@ class LocalExecutor:
         total = sum(len(job.cells) for job in jobs)
         with _progress_bar(total, show_progress, "cells") as bar:
             for job in jobs:
-                bar.set_postfix_str(f"{job.task.name}/{job.sanitizer.label}", refresh=False)
+                bar.set_postfix_str(job.label, refresh=False)
                 report.merge(run_job(job, options, on_cell=lambda cell, status: bar.update(1)))
 
 
@@ -99,7 +99,7 @@ class ProcessExecutor:
                 try:
                     report.merge(future.result())
                 except BrokenProcessPool as exc:
-                    crashed.append(f"{job.task.name}/{job.sanitizer.label}: {exc}")
+                    crashed.append(f"{job.label}: {exc}")
                 bar.update(len(job.cells))
         if crashed:
             raise RuntimeError(

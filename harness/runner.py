@@ -72,14 +72,16 @@ class Cell:
     seed: int
     profile: str
     key: str
+    sanitizer_label: str  # the name with the parameters that differ from the defaults
+    plugin_label: str
 
     def record(self) -> CellRecord:
         return CellRecord(
             cell_key=self.key, dataset=self.dataset, task=self.task.name,
             sensitive=self.task.sensitive, sanitizer=self.sanitizer.name,
-            sanitizer_params=self.sanitizer.params_json(), sanitizer_label=self.sanitizer.label,
+            sanitizer_params=self.sanitizer.params_json(), sanitizer_label=self.sanitizer_label,
             kind=self.kind, plugin=self.plugin.name, plugin_params=self.plugin.params_json(),
-            plugin_label=self.plugin.label, seed=self.seed, profile=self.profile)
+            plugin_label=self.plugin_label, seed=self.seed, profile=self.profile)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,10 @@ class Job:
     seed: int
     profile: str
     cells: tuple[Cell, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.task.name}/{self.cells[0].sanitizer_label}"
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,7 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
             raise SpecError(f"{spec.source}: {exc}") from None
     get_profile(spec.profile)
     resolved: dict[str, list[PluginConfig]] = {}
+    labels: dict[PluginConfig, str] = {}
     for kind, configs in (("sanitizers", spec.sanitizers), ("attacks", spec.attacks),
                           ("metrics", spec.metrics)):
         resolved[kind] = []
@@ -158,10 +165,13 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
                 raise SpecError(f"{spec.source}: {exc}") from None
             except (TypeError, ValueError) as exc:
                 raise SpecError(f"{spec.source}: {kind[:-1]} {config.label}: {exc}") from None
-            # Defaults are part of the configuration: the label says what ran, and a changed
-            # default is a changed cell.
+            # Defaults are part of the configuration (a changed default is a changed cell); the
+            # label shows only what differs from them, so tables stay readable.
             defaults = {k: v for k, v in cls.param_defaults().items() if v is not inspect.Parameter.empty}
-            resolved[kind].append(PluginConfig.make(config.name, {**defaults, **config.kwargs}))
+            full = PluginConfig.make(config.name, {**defaults, **config.kwargs})
+            resolved[kind].append(full)
+            labels[full] = PluginConfig.make(config.name, {
+                k: v for k, v in full.kwargs.items() if k not in defaults or defaults[k] != v}).label
     cells = []
     data_id = _dataset_identity(registry, spec.dataset, spec.dataset_params)
     for seed in spec.run_seeds:
@@ -180,7 +190,8 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
                             "seed": seed, "profile": spec.profile,
                         }).encode()).hexdigest()[:24]
                         cells.append(Cell(spec.dataset, spec.dataset_params, task, sanitizer, kind,
-                                          config, seed, spec.profile, key))
+                                          config, seed, spec.profile, key, labels[sanitizer],
+                                          labels[config]))
     return cells
 
 
@@ -418,7 +429,7 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
     fit_error = None
     key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed, job.profile)
     path = cache_root / "sanitizers" / job.sanitizer.name / f"{key}.pt"
-    label = f"{job.task.name}/{job.sanitizer.label}"
+    label = job.label
     try:
         with _file_lock(path):
             if path.exists():
@@ -431,7 +442,7 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
                 ctx = context(fit_seed, f"{label} fit")
                 ctx.seed_everything()
                 sanitizer = sanitizer_cls(**job.sanitizer.kwargs)
-                source = f"sanitizer {job.sanitizer.label}"
+                source = f"sanitizer {job.cells[0].sanitizer_label}"
                 with time_limit(limit, f"{source} fit"):
                     # fit sees the train split only: no test images, no test labels.
                     sanitizer = sanitizer.fit(splits.train, job.task, ctx) or sanitizer
@@ -463,9 +474,9 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
         cell_seed = derive_seed(cell.seed, "cell", cell.key)
         started = time.monotonic()
         try:
-            ctx = context(cell_seed, f"{label} {cell.plugin.label}")
+            ctx = context(cell_seed, f"{label} {cell.plugin_label}")
             ctx.seed_everything()
-            with time_limit(limit, f"{cell.kind} {cell.plugin.label}"):
+            with time_limit(limit, f"{cell.kind} {cell.plugin_label}"):
                 if cell.kind == "attack":
                     outcome = _run_attack(registry, cell, fitted, splits, ctx)
                 else:
@@ -504,7 +515,7 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
     )
     attack = attack_cls(**cell.plugin.kwargs)
     result = attack.run(view, cell.task, ctx)
-    source = f"attack {cell.plugin.label}"
+    source = f"attack {cell.plugin_label}"
     if not isinstance(result, AttackResult):
         raise PluginContractError(f"{source}: run() must return an AttackResult, got {type(result).__name__}")
     truth = splits.test.labels[cell.task.sensitive]
@@ -518,7 +529,7 @@ def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
     view = MetricView(raw_train=splits.train, raw_test=splits.test, sanitized_train=fitted.train,
                       sanitized_test=fitted.test)
     values = metric.run(view, cell.task, ctx)
-    source = f"metric {cell.plugin.label}"
+    source = f"metric {cell.plugin_label}"
     if not isinstance(values, list) or not values or not all(isinstance(v, MetricValue) for v in values):
         raise PluginContractError(f"{source}: run() must return a non-empty list of MetricValue")
     for v in values:

@@ -1,0 +1,189 @@
+"""``ppbench publish``: a leaderboard folder that is committed and reviewed like code.
+
+:func:`publish` writes into ``out_dir`` (``leaderboards/<benchmark>/``):
+
+- ``benchmark.toml``: the spec, verbatim, so the folder says how to reproduce itself;
+- ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.json``: the tables (see
+  :mod:`harness.leaderboard`);
+- ``provenance.json``: per leaderboard, the versions, commits, devices, seeds and dates of its rows;
+- ``tradeoff-<dataset>-<task>.png``: worst-case normalized advantage against the ranking utility,
+  one labelled point per sanitizer configuration, the Pareto front as a step line;
+- ``index.html``: a static page with the tables and the plots.
+
+Nothing is stamped with the time of publishing: re-publishing the same rows gives the same text
+files (PNG bytes may differ between matplotlib versions). Trade-off plots left over from an earlier
+publication whose leaderboard is gone are removed, so the folder never shows a stale figure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .leaderboard import (Leaderboard, build_leaderboards, render_csv, render_html, render_json,
+                          render_markdown)
+
+PLOT_PREFIX = "tradeoff-"
+
+
+def plot_path_name(board: Leaderboard) -> str:
+    return f"{PLOT_PREFIX}{board.slug}.png"
+
+
+def _spec_header(spec_toml_text: str, fallback_name: str) -> tuple[str, str]:
+    try:
+        spec = tomllib.loads(spec_toml_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"the benchmark spec to publish is not valid TOML: {exc}") from None
+    benchmark = spec.get("benchmark", {}) if isinstance(spec.get("benchmark"), dict) else {}
+    return str(benchmark.get("name") or fallback_name), str(benchmark.get("description") or "")
+
+
+def publish(frame: pd.DataFrame, spec_toml_text: str, out_dir: str | Path, *,
+            plots: bool = True) -> list[Path]:
+    """Write the leaderboard folder for the store rows in ``frame`` (already restricted to the
+    benchmark's cells) and the spec they were run from; returns the paths written."""
+    out_dir = Path(out_dir)
+    name, description = _spec_header(spec_toml_text, out_dir.name)
+    boards = build_leaderboards(frame)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = f"{name} leaderboard"
+    written: list[Path] = []
+
+    def write(file_name: str, text: str) -> None:
+        path = out_dir / file_name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    images: dict[str, str] = {}
+    if plots:
+        for board in boards:
+            path = plot_tradeoff(board, out_dir / plot_path_name(board))
+            if path is not None:
+                images[board.slug] = path.name
+                written.append(path)
+    for stale in out_dir.glob(f"{PLOT_PREFIX}*.png"):
+        if stale.name not in images.values():
+            stale.unlink()
+
+    write("benchmark.toml", spec_toml_text)
+    write("leaderboard.md", render_markdown(boards, title=title, description=description,
+                                            images=images))
+    write("leaderboard.csv", render_csv(boards))
+    write("leaderboard.json", render_json(boards))
+    write("provenance.json", json.dumps({
+        "benchmark": name,
+        "leaderboards": [{"dataset": b.dataset, "task": b.task, "profile": b.profile,
+                          "slug": b.slug, "provenance": b.provenance} for b in boards],
+    }, indent=2, ensure_ascii=False, default=str) + "\n")
+    links = [("leaderboard.md", "Markdown"), ("leaderboard.csv", "CSV"),
+             ("leaderboard.json", "JSON"), ("provenance.json", "provenance"),
+             ("benchmark.toml", "benchmark spec")]
+    write("index.html", render_html(boards, title=title, description=description, images=images,
+                                    links=links))
+    return written
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and not pd.isna(value) and math.isfinite(float(value))
+
+
+def _error_bar(mean: float, low: float, high: float, n_seeds: int) -> list[list[float]] | None:
+    """Asymmetric error bar distances; only over seeds (a one-seed cell's interval is the
+    attack's sampling error, not the spread the plot is about)."""
+    if n_seeds < 2 or not (_finite(low) and _finite(high)):
+        return None
+    return [[mean - low], [high - mean]]
+
+
+def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
+    """The privacy–utility plot of one leaderboard as a PNG; None when there is nothing to plot
+    (no utility metric, or no configuration with both figures)."""
+    if board.utility_column is None:
+        return None
+    ranking = board.ranking
+    known = ranking["worst_case"].map(_finite) & ranking["utility"].map(_finite)
+    shown, left_out = ranking[known], ranking[~known]
+    if shown.empty:
+        return None
+    # Object-oriented matplotlib on the Agg canvas: no pyplot, so no global backend is switched
+    # under a caller (e.g. a notebook).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    figure = Figure(figsize=(8, 5.5), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    categories: set[str] = set()
+    for row in shown.itertuples(index=False):
+        x, y = float(row.worst_case), float(row.utility)
+        if row.flag:
+            style = dict(marker="X", color="C3", markerfacecolor="C3", markersize=9)
+            categories.add("flagged")
+        elif row.pareto:
+            style = dict(marker="o", color="C0", markerfacecolor="C0", markersize=8)
+            categories.add("pareto")
+        else:
+            style = dict(marker="o", color="0.45", markerfacecolor="0.45", markersize=7)
+            categories.add("other")
+        if row.incomplete:
+            style["markerfacecolor"] = "white"
+            categories.add("incomplete")
+        axes.errorbar(x, y,
+                      xerr=_error_bar(x, row.worst_case_ci_low, row.worst_case_ci_high,
+                                      int(row.worst_case_n_seeds)),
+                      yerr=_error_bar(y, row.utility_ci_low, row.utility_ci_high,
+                                      int(row.utility_n_seeds)),
+                      linestyle="none", capsize=3, elinewidth=1, zorder=3, **style)
+        label = f"{row.rank}. {row.sanitizer}" + ("*" if row.incomplete else "")
+        axes.annotate(label, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8,
+                      zorder=4)
+    front = shown[shown["pareto"]].sort_values("worst_case")
+    if len(front):
+        # The front rises as privacy is given up: each step holds its utility until the next
+        # point buys more.
+        axes.step(front["worst_case"], front["utility"], where="post", color="C0", linestyle="--",
+                  linewidth=1.2, zorder=2)
+    axes.axvline(0.0, color="0.6", linewidth=0.8, linestyle=":", zorder=1)
+
+    low = min(0.0, float((shown["worst_case"]).min()))
+    high = max(float(shown["worst_case"].max()), low + 0.1)
+    spread = high - low
+    axes.set_xlim(low - 0.08 * spread, high + 0.3 * spread)  # room on the right for labels
+    utility_better = next((c.better for c in board.columns if c.name == board.utility_column), "higher")
+    axes.set_xlabel("worst-case normalized advantage (0 = chance; lower = more private)")
+    axes.set_ylabel(f"{board.utility_column} ({utility_better} = better)")
+    axes.set_title(board.title, fontsize=11)
+    axes.grid(alpha=0.3)
+
+    legend = []
+    if "pareto" in categories or len(front):
+        legend.append(Line2D([], [], color="C0", marker="o", linestyle="--", label="Pareto front"))
+    if "other" in categories:
+        legend.append(Line2D([], [], color="0.45", marker="o", linestyle="none", label="dominated"))
+    if "flagged" in categories:
+        legend.append(Line2D([], [], color="C3", marker="X", linestyle="none",
+                             label="flagged: private to the standard check, leaks to another"))
+    if "incomplete" in categories:
+        legend.append(Line2D([], [], color="0.45", marker="o", markerfacecolor="white",
+                             linestyle="none", label="* incomplete: an attack failed"))
+    axes.legend(handles=legend, fontsize=8, loc="best")
+
+    captions = []
+    if (shown["worst_case_n_seeds"] >= 2).any() or (shown["utility_n_seeds"] >= 2).any():
+        captions.append("error bars: 95% Student-t interval over seeds")
+    if len(left_out):
+        captions.append("not plotted (a figure is missing): " + ", ".join(left_out["sanitizer"]))
+    if captions:
+        figure.text(0.01, 0.005, "; ".join(captions), fontsize=7, color="0.3", ha="left", va="bottom")
+        figure.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No "Software" metadata: keeps the file independent of the matplotlib version string.
+    figure.savefig(path, format="png", metadata={"Software": None})
+    return path
