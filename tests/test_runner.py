@@ -245,3 +245,5 @@ def test_sweeps_expand_to_one_configuration_per_point(testkit, tmp_path):
     assert len({c.key for c in cells}) == len(cells)
     assert {c.sanitizer.label for c in cells} == {"darken(strength=0.0)", "darken(strength=0.5)",
                                                   "darken(strength=1.0)"}
+    # Labels leave out parameters at their defaults; keys do not.
+    assert {c.sanitizer_label for c in cells} == {"darken(strength=0.0)", "darken", "darken(strength=1.0)"}
