@@ -166,12 +166,14 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
             except (TypeError, ValueError) as exc:
                 raise SpecError(f"{spec.source}: {kind[:-1]} {config.label}: {exc}") from None
             # Defaults are part of the configuration (a changed default is a changed cell); the
-            # label shows only what differs from them, so tables stay readable.
+            # label shows what the spec set and what differs from the defaults, so tables stay
+            # readable and a swept value is always visible.
             defaults = {k: v for k, v in cls.param_defaults().items() if v is not inspect.Parameter.empty}
             full = PluginConfig.make(config.name, {**defaults, **config.kwargs})
             resolved[kind].append(full)
             labels[full] = PluginConfig.make(config.name, {
-                k: v for k, v in full.kwargs.items() if k not in defaults or defaults[k] != v}).label
+                k: v for k, v in full.kwargs.items()
+                if k in config.kwargs or k not in defaults or defaults[k] != v}).label
     cells = []
     data_id = _dataset_identity(registry, spec.dataset, spec.dataset_params)
     for seed in spec.run_seeds:

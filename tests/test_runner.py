@@ -245,5 +245,8 @@ def test_sweeps_expand_to_one_configuration_per_point(testkit, tmp_path):
     assert len({c.key for c in cells}) == len(cells)
     assert {c.sanitizer.label for c in cells} == {"darken(strength=0.0)", "darken(strength=0.5)",
                                                   "darken(strength=1.0)"}
-    # Labels leave out parameters at their defaults; keys do not.
-    assert {c.sanitizer_label for c in cells} == {"darken(strength=0.0)", "darken", "darken(strength=1.0)"}
+    # Labels leave out parameters the spec did not set; keys keep every parameter.
+    (default,) = plan(load_spec(write_spec(tmp_path / "d.toml", tables("sanitizers", 'name = "darken"'),
+                                           tables("attacks", 'name = "threshold"'))))
+    assert default.sanitizer_label == "darken" and default.sanitizer.kwargs == {"strength": 0.5}
+    assert default.key in {c.key for c in cells}
