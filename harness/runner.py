@@ -217,9 +217,12 @@ def load_dataset(registry: Registry, name: str, params: tuple, profile: str, see
     if key not in _DATA_CACHE:
         splits = spec.load(profile=get_profile(profile), seed=derive_seed(seed, "dataset", name, merged),
                            **merged)
-        validate_splits(splits, spec.attribute_map(), f"data set {name!r}")
+        # A loader may refine the registered attributes (e.g. the number of identities is a
+        # parameter); the splits' own descriptions win.
+        attributes = {**spec.attribute_map(), **splits.train.attributes}
+        validate_splits(splits, attributes, f"data set {name!r}")
         for _, split in splits.items():
-            split.attributes = {**spec.attribute_map(), **split.attributes}
+            split.attributes = dict(attributes)
         _DATA_CACHE.clear()  # one data set at a time in memory: matrices iterate data sets outermost
         _DATA_CACHE[key] = splits
     return _DATA_CACHE[key]
