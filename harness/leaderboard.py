@@ -129,7 +129,7 @@ class Leaderboard:
             for column in self.columns:
                 cell = by_key.loc[(row.sanitizer, column.name)]
                 text = _cell_text(cell["mean"], cell["half_width"], cell["status"], column.role)
-                if column.kind == "worst case" and cell["status"] == "ok" and row.incomplete:
+                if column.kind == "worst case" and row.incomplete:
                     text += "*"
                 line[column.name] = text
             line[WORST_ATTACK] = row.worst_attack or ""
@@ -269,8 +269,8 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
         name = str(rows.loc[rows["plugin_label"] == label, "plugin"].iloc[0])
         attacks.append(Column(f"{label} acc", "attack", label, name, "accuracy", "leakage", "lower"))
         attacks.append(Column(f"{label} adv", "attack", label, name, "advantage", "leakage", "lower"))
-    worst = Column(WORST_CASE, "worst case", "", "", "advantage", "leakage", "lower")
-    return utility + measures + attacks + [worst]
+    worst = [Column(WORST_CASE, "worst case", "", "", "advantage", "leakage", "lower")] if attacks else []
+    return utility + measures + attacks + worst
 
 
 def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.DataFrame) -> Leaderboard:
@@ -467,7 +467,10 @@ def _footnotes(board: Leaderboard) -> list[str]:
         f"attack. {WORST_CASE} is the largest mean advantage over the attacks that ran on the row "
         f"({WORST_ATTACK}), with that attack's interval; lower is more private.",
     ]
-    if board.utility_column:
+    if not any(c.kind == "attack" for c in board.columns):
+        notes[1] = "No attack has results here: there is no leakage to rank on."
+        notes.append(f"{RANK}: {board.utility_column or 'label'} order; no Pareto front without attacks.")
+    elif board.utility_column:
         notes.append(f"{RANK}: complete rows first, then {WORST_CASE} ascending, then "
                      f"{board.utility_column} from best to worst. {PARETO} ✓: no other complete row "
                      f"has a lower-or-equal {WORST_CASE} and an equal-or-better {board.utility_column}, "

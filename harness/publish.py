@@ -120,42 +120,39 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
     figure = Figure(figsize=(8, 5.5), dpi=120, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    categories: set[str] = set()
+    # Colour says Pareto or dominated, shape says flagged, a hollow marker says incomplete.
+    x_extent: list[float] = [0.0]
     for row in shown.itertuples(index=False):
         x, y = float(row.worst_case), float(row.utility)
-        if row.flag:
-            style = dict(marker="X", color="C3", markerfacecolor="C3", markersize=9)
-            categories.add("flagged")
-        elif row.pareto:
-            style = dict(marker="o", color="C0", markerfacecolor="C0", markersize=8)
-            categories.add("pareto")
-        else:
-            style = dict(marker="o", color="0.45", markerfacecolor="0.45", markersize=7)
-            categories.add("other")
-        if row.incomplete:
-            style["markerfacecolor"] = "white"
-            categories.add("incomplete")
-        axes.errorbar(x, y,
-                      xerr=_error_bar(x, row.worst_case_ci_low, row.worst_case_ci_high,
-                                      int(row.worst_case_n_seeds)),
-                      yerr=_error_bar(y, row.utility_ci_low, row.utility_ci_high,
-                                      int(row.utility_n_seeds)),
-                      linestyle="none", capsize=3, elinewidth=1, zorder=3, **style)
+        colour = "C0" if row.pareto else "0.45"
+        xerr = _error_bar(x, row.worst_case_ci_low, row.worst_case_ci_high, int(row.worst_case_n_seeds))
+        yerr = _error_bar(y, row.utility_ci_low, row.utility_ci_high, int(row.utility_n_seeds))
+        x_extent += [x - xerr[0][0], x + xerr[1][0]] if xerr else [x]
+        axes.errorbar(x, y, xerr=xerr, yerr=yerr, linestyle="none", capsize=3, elinewidth=1,
+                      marker="X" if row.flag else "o", markersize=9 if row.flag else 7,
+                      color=colour, markerfacecolor="white" if row.incomplete else colour,
+                      zorder=3)
         label = f"{row.rank}. {row.sanitizer}" + ("*" if row.incomplete else "")
+        if row.flag:
+            label += f" ({row.flag})"
         axes.annotate(label, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8,
-                      zorder=4)
-    front = shown[shown["pareto"]].sort_values("worst_case")
-    if len(front):
-        # The front rises as privacy is given up: each step holds its utility until the next
-        # point buys more.
-        axes.step(front["worst_case"], front["utility"], where="post", color="C0", linestyle="--",
-                  linewidth=1.2, zorder=2)
+                      color="C3" if row.flag else "black", zorder=4)
     axes.axvline(0.0, color="0.6", linewidth=0.8, linestyle=":", zorder=1)
 
-    low = min(0.0, float((shown["worst_case"]).min()))
-    high = max(float(shown["worst_case"].max()), low + 0.1)
+    # Advantage lies in [-1, 1]; a wide interval over few seeds may overshoot, the view need not.
+    low, high = max(min(x_extent), -1.0), min(max(max(x_extent), 0.1), 1.0)
     spread = high - low
-    axes.set_xlim(low - 0.08 * spread, high + 0.3 * spread)  # room on the right for labels
+    axes.set_xlim(low - 0.05 * spread, high + 0.3 * spread)  # room on the right for labels
+    bottom, top = axes.get_ylim()
+    front = shown[shown["pareto"]].sort_values("worst_case")
+    if len(front):
+        # The front as the boundary of the dominated region: up from the bottom at the most
+        # private front point, a step at each point that buys utility with privacy, and on to
+        # the right edge (so a one-point front is visible too).
+        xs = [float(front["worst_case"].iloc[0])] + list(front["worst_case"]) + [axes.get_xlim()[1]]
+        ys = [bottom] + list(front["utility"]) + [float(front["utility"].iloc[-1])]
+        axes.step(xs, ys, where="post", color="C0", linestyle="--", linewidth=1.2, zorder=2)
+        axes.set_ylim(bottom, top)
     utility_better = next((c.better for c in board.columns if c.name == board.utility_column), "higher")
     axes.set_xlabel("worst-case normalized advantage (0 = chance; lower = more private)")
     axes.set_ylabel(f"{board.utility_column} ({utility_better} = better)")
@@ -163,14 +160,16 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
     axes.grid(alpha=0.3)
 
     legend = []
-    if "pareto" in categories or len(front):
+    if len(front):
         legend.append(Line2D([], [], color="C0", marker="o", linestyle="--", label="Pareto front"))
-    if "other" in categories:
-        legend.append(Line2D([], [], color="0.45", marker="o", linestyle="none", label="dominated"))
-    if "flagged" in categories:
-        legend.append(Line2D([], [], color="C3", marker="X", linestyle="none",
-                             label="flagged: private to the standard check, leaks to another"))
-    if "incomplete" in categories:
+    if (~shown["pareto"]).any():
+        legend.append(Line2D([], [], color="0.45", marker="o", linestyle="none",
+                             label="dominated or not eligible"))
+    if shown["flag"].astype(bool).any():
+        legend.append(Line2D([], [], color="0.2", marker="X", linestyle="none",
+                             label="flagged (red label): private to the standard check, leaks to "
+                                   "another attack"))
+    if shown["incomplete"].any():
         legend.append(Line2D([], [], color="0.45", marker="o", markerfacecolor="white",
                              linestyle="none", label="* incomplete: an attack failed"))
     axes.legend(handles=legend, fontsize=8, loc="best")

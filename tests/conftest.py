@@ -45,3 +45,15 @@ def _fresh_process_state():
     runner._DATA_CACHE.clear()
     yield
     runner._DATA_CACHE.clear()
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """For modules of tiny tensors: intra-op threads cost more in synchronisation than they save,
+    and on a busy machine every parallel region can stall on a descheduled thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

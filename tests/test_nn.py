@@ -15,14 +15,7 @@ from harness.nn.training import accuracy
 TINY = Profile("tiny", 16, 256, 128, 0, 3, 1, 32, 60.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """These tensors are tiny: intra-op threads cost more in synchronisation than they save, and
-    on a busy machine every parallel region can stall on a descheduled thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def tiny_context(seed: int = 0, **kwargs) -> Context:
