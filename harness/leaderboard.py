@@ -123,6 +123,8 @@ class Leaderboard:
     def display(self) -> pd.DataFrame:
         """The table as shown: one row per configuration, cells as "mean ± half-width" text."""
         by_key = self.table.set_index(["sanitizer", "column"])
+        # Without attacks there is no worst case, front or flag: those columns would be empty.
+        has_attacks = any(c.kind == "attack" for c in self.columns)
         lines = []
         for row in self.ranking.itertuples(index=False):
             line: dict[str, str] = {RANK: str(row.rank), SANITIZER: row.sanitizer}
@@ -132,11 +134,14 @@ class Leaderboard:
                 if column.kind == "worst case" and row.incomplete:
                     text += "*"
                 line[column.name] = text
-            line[WORST_ATTACK] = row.worst_attack or ""
-            line[PARETO] = "✓" if row.pareto else ""
-            line[FLAG] = f"⚠ {row.flag}" if row.flag else ""
+            if has_attacks:
+                line[WORST_ATTACK] = row.worst_attack or ""
+                line[PARETO] = "✓" if row.pareto else ""
+                line[FLAG] = f"⚠ {row.flag}" if row.flag else ""
             lines.append(line)
-        headers = [RANK, SANITIZER] + [c.name for c in self.columns] + [WORST_ATTACK, PARETO, FLAG]
+        headers = [RANK, SANITIZER] + [c.name for c in self.columns]
+        if has_attacks:
+            headers += [WORST_ATTACK, PARETO, FLAG]
         return pd.DataFrame(lines, columns=headers)
 
     def rows(self) -> list[dict[str, Any]]:
@@ -436,9 +441,11 @@ def _notes(rows: pd.DataFrame, superseded: int) -> list[str]:
     for status in ("error", "n/a"):
         failed = cells[cells["status"] == status].copy()
         failed["line"] = failed["error"].map(_one_line)
-        for (sanitizer, plugin, line), group in failed.groupby(
-                ["sanitizer_label", "plugin_label", "line"], sort=True):
-            notes.append(f"{status}: {sanitizer} × {plugin} ({_seed_list(group['seed'])}): "
+        # One line per (sanitizer, message): a sanitizer that does not apply to a data set is
+        # n/a for every plugin, and saying so once per plugin would bury the other notes.
+        for (sanitizer, line), group in failed.groupby(["sanitizer_label", "line"], sort=True):
+            plugins = ", ".join(sorted(group["plugin_label"].unique()))
+            notes.append(f"{status}: {sanitizer} × {plugins} ({_seed_list(group['seed'])}): "
                          f"{line or 'no message'}")
     if superseded:
         notes.append(f"{superseded} older attempt(s) of cells that were run again are set aside; "
@@ -461,16 +468,15 @@ def _footnotes(board: Leaderboard) -> list[str]:
         interval = ("± is the half-width of the 95% Student-t interval over seeds where a cell has "
                     "two or more; where it has one, the larger side of the cell's own 95% interval "
                     "(Wilson for an attack's accuracy).")
-    notes = [
-        f"Cells are means over seeds; {interval}",
-        "adv is the normalized advantage (acc − chance) / (1 − chance): 0 at chance, 1 for a perfect "
-        f"attack. {WORST_CASE} is the largest mean advantage over the attacks that ran on the row "
-        f"({WORST_ATTACK}), with that attack's interval; lower is more private.",
-    ]
+    notes = [f"Cells are means over seeds; {interval}"]
     if not any(c.kind == "attack" for c in board.columns):
-        notes[1] = "No attack has results here: there is no leakage to rank on."
-        notes.append(f"{RANK}: {board.utility_column or 'label'} order; no Pareto front without attacks.")
-    elif board.utility_column:
+        notes.append(f"No attack has results here, so there is no leakage to rank on: {RANK} "
+                     f"follows {board.utility_column or 'the label'}, and there is no Pareto front.")
+        return notes
+    notes.append("adv is the normalized advantage (acc − chance) / (1 − chance): 0 at chance, 1 for "
+                 f"a perfect attack. {WORST_CASE} is the largest mean advantage over the attacks that "
+                 f"ran on the row ({WORST_ATTACK}), with that attack's interval; lower is more private.")
+    if board.utility_column:
         notes.append(f"{RANK}: complete rows first, then {WORST_CASE} ascending, then "
                      f"{board.utility_column} from best to worst. {PARETO} ✓: no other complete row "
                      f"has a lower-or-equal {WORST_CASE} and an equal-or-better {board.utility_column}, "
