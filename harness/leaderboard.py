@@ -682,8 +682,7 @@ table { border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
 th { background: #f3f3f3; }
 td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td:nth-child(2), td:nth-last-child(3), td:last-child { text-align: left; }
-td:nth-last-child(2) { text-align: center; }
+td:nth-child(2) { text-align: left; }
 tr:nth-child(even) td { background: #fafafa; }
 .footnotes, .notes, .provenance { font-size: 0.85em; color: #444; }
 img { max-width: 100%; border: 1px solid #ddd; }

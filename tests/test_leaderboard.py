@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -340,3 +339,27 @@ def test_publish_writes_the_folder(store, tmp_path):
     first = {p.name: p.read_bytes() for p in paths if p.suffix != ".png"}
     publish(store.frame(), spec, out)
     assert first == {name: (out / name).read_bytes() for name in first}
+
+
+def test_a_rerun_cell_counts_once_and_a_missing_attack_marks_the_row_incomplete(tmp_path):
+    store = ResultStore(tmp_path / "rerun.db")
+    for sanitizer in ("a", "b"):
+        commit(store, _record(sanitizer, "metric", "fixed-utility", 0), status="ok",
+               values=[MetricValue("utility", 0.8, role="utility", primary=True)])
+        commit(store, _record(sanitizer, "attack", "adversarial-classifier", 0), status="ok",
+               values=attack_values(0.6))
+    commit(store, _record("a", "attack", "linear-probe", 0), status="ok", values=attack_values(0.7))
+    # The same (configuration, plugin, seed) again under a new cell key, as after a version bump.
+    newer = CellRecord(**{**_record("a", "attack", "linear-probe", 0).__dict__,
+                          "cell_key": "a|linear-probe|0|v2"})
+    store.commit_cell(newer, status="ok", values=attack_values(0.9), provenance=_provenance(newer))
+    frame = store.frame()
+    frame.loc[frame["cell_key"] == newer.cell_key, "created_at"] = "9999-01-01T00:00:00Z"
+    board = build_leaderboards(frame)[0]
+    assert _cell(board, "a", "linear-probe acc")["mean"] == 0.9
+    assert _cell(board, "a", "linear-probe acc")["n_seeds"] == 1
+    assert any("1 older attempt" in note for note in board.notes)
+    # b never ran linear-probe: its worst case is a lower bound.
+    assert _cell(board, "b", "linear-probe adv")["status"] == "missing"
+    assert board.ranking.set_index("sanitizer").loc["b", "incomplete"]
+    assert board.display().set_index("sanitizer").loc["b", "linear-probe adv"] == "—"
