@@ -74,8 +74,9 @@ def test_scores_order_the_baselines_as_they_must(small_run):
     folder, spec, report = small_run
     frame = ResultStore(folder / "r.db").frame()
     advantage = frame[frame.metric == "advantage"].pivot(index="sanitizer_label", columns="plugin", values="value")
-    # identity is the ceiling: every attack finds the smile.
-    assert (advantage.loc["identity"] > 0.6).all()
+    # identity is the ceiling: every attack finds the smile. (The weakest, the fixed classifier
+    # trained on 800 raw faces, ranges 0.57-0.74 over seeds 0-3; the bound leaves room for that.)
+    assert (advantage.loc["identity"] > 0.5).all()
     # blackout is the floor: nothing is left to find. An attack can only guess a constant class,
     # which is the test majority (advantage 0) or, when the train split's majority differs, below.
     assert (advantage.loc["blackout"] < 0.05).all()
