@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import get_profile
-from harness.plugins import build_registry
+from ppbench import get_profile
+from ppbench.registry import build_registry
 
 N_IMAGES = 1024
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness import IMAGE, Attribute, Context, ImageSet, Profile, Task
-from harness.plugins import build_registry
+from ppbench import IMAGE, Attribute, Context, ImageSet, Profile, Task
+from ppbench.registry import build_registry
 
 BATCH = 256
 SHAPE = (3, 32, 32)

@@ -2,7 +2,7 @@
 
 Plugin authors import everything they need from here::
 
-    from harness import hookimpl, Sanitizer, Attack, UtilityMetric, DatasetSpec, ImageSet, Task
+    from ppbench import hookimpl, Sanitizer, Attack, UtilityMetric, DatasetSpec, ImageSet, Task
 """
 
 from .api import (AUX, DISCRIMINATOR, GENERATOR, IMAGE, ORACLE, PROFILES, RAW_TRAIN, RELEASE,

@@ -1,6 +1,6 @@
 """The plugin contracts: what a data set, sanitizer, attack or utility metric is, and what it sees.
 
-A plugin author needs only this module (re-exported from ``harness``):
+A plugin author needs only this module (re-exported from ``ppbench``):
 
 - :class:`DatasetSpec` describes a data set, its attributes and its tasks;
 - :class:`Sanitizer` is configured by constructor keyword arguments, optionally ``fit`` on the

@@ -42,7 +42,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchmarkSpec:
         seeds=args.seeds, seed=args.seed, profile=args.profile,
     )
     if args.dataset and args.dataset != spec.dataset:
-        from .plugins import get_registry
+        from .registry import get_registry
 
         dataset = get_registry().dataset(args.dataset)
         overrides.update(dataset=args.dataset, dataset_params=(),
@@ -54,7 +54,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchmarkSpec:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .plugins import describe, get_registry
+    from .registry import describe, get_registry
 
     info = describe(get_registry())
     if args.json:

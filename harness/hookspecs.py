@@ -21,14 +21,14 @@ def ppbench_register_datasets(register: Callable) -> None:
 
 @hookspec
 def ppbench_register_sanitizers(register: Callable) -> None:
-    """Call ``register(SanitizerClass)`` for each :class:`harness.Sanitizer` subclass."""
+    """Call ``register(SanitizerClass)`` for each :class:`ppbench.Sanitizer` subclass."""
 
 
 @hookspec
 def ppbench_register_attacks(register: Callable) -> None:
-    """Call ``register(AttackClass)`` for each :class:`harness.Attack` subclass."""
+    """Call ``register(AttackClass)`` for each :class:`ppbench.Attack` subclass."""
 
 
 @hookspec
 def ppbench_register_metrics(register: Callable) -> None:
-    """Call ``register(MetricClass)`` for each :class:`harness.UtilityMetric` subclass."""
+    """Call ``register(MetricClass)`` for each :class:`ppbench.UtilityMetric` subclass."""

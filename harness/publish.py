@@ -4,7 +4,7 @@
 
 - ``benchmark.toml``: the spec, verbatim, so the folder says how to reproduce itself;
 - ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.json``: the tables (see
-  :mod:`harness.leaderboard`);
+  :mod:`ppbench.leaderboard`);
 - ``provenance.json``: per leaderboard, the versions, commits, devices, seeds and dates of its rows;
 - ``tradeoff-<dataset>-<task>.png``: worst-case normalized advantage against the ranking utility,
   one labelled point per sanitizer configuration, the Pareto front as a step line;

@@ -31,7 +31,7 @@ from .api import (AUX, ORACLE, RAW_TRAIN, SANITIZER_CAPABILITIES, AttackResult, 
                   CellTimeout, Context, MetricValue, MetricView, PluginContractError, Task,
                   get_profile)
 from .data import DatasetSplits, ImageSet, apply_batched, validate_splits
-from .plugins import Registry, get_registry
+from .registry import Registry, get_registry
 from .scoring import score_attribute_attack
 from .spec import BenchmarkSpec, PluginConfig, SpecError, canonical_json
 from .store import CellRecord, ResultStore

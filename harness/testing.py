@@ -2,7 +2,7 @@
 
 Call them from your plugin's tests::
 
-    from harness.testing import check_sanitizer, check_attack
+    from ppbench.testing import check_sanitizer, check_attack
     def test_contract():
         check_sanitizer(MySanitizer(strength=0.5))
         check_attack(MyAttack())

@@ -16,7 +16,7 @@ def install_plugin_dists(monkeypatch):
     """Make the named test distributions importable and discoverable (here and in subprocesses)."""
 
     def install(*names: str) -> None:
-        from harness.plugins import reset_registry
+        from ppbench.registry import reset_registry
 
         for name in names:
             path = str(PLUGIN_DISTS / name)
@@ -25,7 +25,7 @@ def install_plugin_dists(monkeypatch):
         reset_registry()
 
     yield install
-    from harness.plugins import reset_registry
+    from ppbench.registry import reset_registry
 
     reset_registry()
     for name in list(sys.modules):
@@ -40,7 +40,7 @@ def testkit(install_plugin_dists):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    from harness import runner
+    from ppbench import runner
 
     runner._DATA_CACHE.clear()
     yield

@@ -9,15 +9,15 @@ import sys
 import pytest
 import torch
 
-from harness import Attribute, AttackView, Context, ImageSet, MetricView, Profile, Task
-from harness.plugins import build_registry
-from harness.scoring import score_attribute_attack
-from plugins.attacks.adversarial_classifier import AdversarialClassifier
-from plugins.attacks.fixed_classifier import FixedClassifier
-from plugins.attacks.linear_probe import LinearProbe
-from plugins.metrics.distortion import Distortion, psnr, ssim
-from plugins.metrics.fixed_utility import FixedUtility
-from plugins.sanitizers.baseline import Blackout, Blur, Identity, Noise, Pixelate
+from ppbench import Attribute, AttackView, Context, ImageSet, MetricView, Profile, Task
+from ppbench.registry import build_registry
+from ppbench.scoring import score_attribute_attack
+from ppbench.plugins.attacks.adversarial_classifier import AdversarialClassifier
+from ppbench.plugins.attacks.fixed_classifier import FixedClassifier
+from ppbench.plugins.attacks.linear_probe import LinearProbe
+from ppbench.plugins.metrics.distortion import Distortion, psnr, ssim
+from ppbench.plugins.metrics.fixed_utility import FixedUtility
+from ppbench.plugins.sanitizers.baseline import Blackout, Blur, Identity, Noise, Pixelate
 
 TINY = Profile("tiny", 8, 400, 200, 0, 3, 1, 32, 120.0)
 TASK = Task("toy", "bright", sensitive="bright", utility=("parity",))
@@ -96,7 +96,7 @@ def test_blur_removes_more_high_frequencies_with_larger_sigma():
 def test_blur_equals_a_reflect_padded_separable_convolution(size, sigma):
     import torch.nn.functional as F
 
-    from plugins.sanitizers.baseline import gaussian_kernel1d
+    from ppbench.plugins.sanitizers.baseline import gaussian_kernel1d
 
     images = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(0))
     radius = min(math.ceil(3 * sigma), size[0] - 1, size[1] - 1)
@@ -329,9 +329,9 @@ def test_registered_through_entry_points():
 
 
 def test_plugin_modules_do_not_import_torch():
-    modules = ["plugins.sanitizers.baseline", "plugins.attacks.adversarial_classifier",
-               "plugins.attacks.fixed_classifier", "plugins.attacks.linear_probe",
-               "plugins.metrics.fixed_utility", "plugins.metrics.distortion"]
+    modules = ["ppbench.plugins.sanitizers.baseline", "ppbench.plugins.attacks.adversarial_classifier",
+               "ppbench.plugins.attacks.fixed_classifier", "ppbench.plugins.attacks.linear_probe",
+               "ppbench.plugins.metrics.fixed_utility", "ppbench.plugins.metrics.distortion"]
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -343,7 +343,7 @@ def test_plugin_modules_do_not_import_torch():
 @pytest.mark.parametrize("sanitizer", [Identity(), Blackout(), Blur(sigma=1.5), Pixelate(block=3),
                                        Noise(std=0.2)], ids=repr)
 def test_sanitizers_pass_the_contract_checks(sanitizer):
-    from harness.testing import check_sanitizer
+    from ppbench.testing import check_sanitizer
 
     check_sanitizer(sanitizer)
 
@@ -351,6 +351,6 @@ def test_sanitizers_pass_the_contract_checks(sanitizer):
 @pytest.mark.parametrize("attack", [AdversarialClassifier(epochs=2, width=8), FixedClassifier(),
                                     LinearProbe()], ids=repr)
 def test_attacks_pass_the_contract_checks(attack):
-    from harness.testing import check_attack
+    from ppbench.testing import check_attack
 
     check_attack(attack)

@@ -10,10 +10,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-from harness.plugins import get_registry
-from harness.runner import RunOptions, run
-from harness.spec import load_spec
-from harness.store import ResultStore
+from ppbench.registry import get_registry
+from ppbench.runner import RunOptions, run
+from ppbench.spec import load_spec
+from ppbench.store import ResultStore
 
 GUIDE = Path(__file__).resolve().parents[1] / "CONTRIBUTING.md"
 BLOCK = re.compile(r'```\w+ title="([^"]+)"\n(.*?)```', re.S)

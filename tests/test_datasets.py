@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness import get_profile
-from harness.data import validate_splits
-from harness.plugins import build_registry
+from ppbench import get_profile
+from ppbench.data import validate_splits
+from ppbench.registry import build_registry
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_more_identities_than_the_default_are_described_and_validated(synthfaces
 def test_attribute_correlations_match_the_documented_celeba_targets(synthfaces):
     """Measured on the labels the loader hands out (20k images, rendered tiny to stay fast). The
     model's exact values lie within 0.015 of the targets and the sampling error at 20k is ~0.007."""
-    from plugins.datasets.synthfaces import CORRELATION_TARGETS
+    from ppbench.plugins.datasets.synthfaces import CORRELATION_TARGETS
 
     labels = load(synthfaces, n_train=20000, n_test=16, n_aux=16, image_size=8).train.labels
     for (first, second), target in CORRELATION_TARGETS.items():
@@ -77,8 +77,8 @@ def test_identity_and_smile_are_readable_from_pixels_and_blur_hides_some(synthfa
         model = LogisticRegression(max_iter=300).fit(features(splits.train.images), splits.train.labels[attribute])
         return model.score(features(splits.test.images), splits.test.labels[attribute])
 
-    from plugins.sanitizers.baseline import Blur
-    from harness import Context
+    from ppbench.plugins.sanitizers.baseline import Blur
+    from ppbench import Context
 
     blur = Blur(sigma=3.0)
     ctx = Context(seed=0)
@@ -103,7 +103,7 @@ def test_discovery_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, plugins.datasets.synthfaces, plugins.datasets.gaussians2d; "
+    code = ("import sys, ppbench.plugins.datasets.synthfaces, ppbench.plugins.datasets.gaussians2d; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -124,7 +124,7 @@ def test_splits_are_distinct_draws_of_the_same_identities(synthfaces):
 
 def test_every_attribute_visibly_changes_the_face():
     """Render the same draws with one attribute switched off and on: every face changes."""
-    from plugins.datasets.synthfaces import (BINARY_ATTRIBUTES, EXPRESSIONS, Factors,
+    from ppbench.plugins.datasets.synthfaces import (BINARY_ATTRIBUTES, EXPRESSIONS, Factors,
                                              make_identities, render_faces, sample_factors)
 
     identities = make_identities(8, seed=0)
@@ -153,7 +153,7 @@ def test_every_attribute_visibly_changes_the_face():
 def test_render_grid_writes_a_small_png(tmp_path):
     from PIL import Image
 
-    from plugins.datasets.synthfaces import render_grid
+    from ppbench.plugins.datasets.synthfaces import render_grid
 
     path = tmp_path / "grid.png"
     render_grid(str(path), n_identities=3, n_columns=4, image_size=16, upscale=2)

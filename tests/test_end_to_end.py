@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import default_spec_path, main
-from harness.runner import RunOptions, plan, run
-from harness.spec import load_spec
-from harness.store import ResultStore
+from ppbench.cli import default_spec_path, main
+from ppbench.runner import RunOptions, plan, run
+from ppbench.spec import load_spec
+from ppbench.store import ResultStore
 
 SMALL_SPEC = textwrap.dedent("""
     [benchmark]

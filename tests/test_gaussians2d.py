@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from harness import get_profile
-from harness.plugins import build_registry
-from harness.runner import RunOptions, run
-from harness.spec import spec_from_dict
-from harness.store import ResultStore
+from ppbench import get_profile
+from ppbench.registry import build_registry
+from ppbench.runner import RunOptions, run
+from ppbench.spec import spec_from_dict
+from ppbench.store import ResultStore
 
 
 def test_two_balanced_gaussians_with_the_public_codes_std():

@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from harness.api import MetricValue
-from harness.leaderboard import (LEAKS_MIN_ADVANTAGE, LOOKS_PRIVATE_MAX_ADVANTAGE, WORST_CASE,
+from ppbench.api import MetricValue
+from ppbench.leaderboard import (LEAKS_MIN_ADVANTAGE, LOOKS_PRIVATE_MAX_ADVANTAGE, WORST_CASE,
                                  build_leaderboards, render, write_leaderboards)
-from harness.publish import publish
-from harness.scoring import normalized_advantage, wilson_interval
-from harness.store import CellRecord, ResultStore
+from ppbench.publish import publish
+from ppbench.scoring import normalized_advantage, wilson_interval
+from ppbench.store import CellRecord, ResultStore
 
 CHANCE = 0.5
 N_TEST = 1000

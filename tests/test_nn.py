@@ -1,4 +1,4 @@
-"""harness.nn: network shapes, the shared training loop, inference helpers, the reference model."""
+"""ppbench.nn: network shapes, the shared training loop, inference helpers, the reference model."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import io
 import pytest
 import torch
 
-from harness import Attribute, CellTimeout, Context, ImageSet, Profile
-from harness.nn import (MLP, MultiHead, ResNet, SmallCNN, UNet, batch_slices, build_classifier,
+from ppbench import Attribute, CellTimeout, Context, ImageSet, Profile
+from ppbench.nn import (MLP, MultiHead, ResNet, SmallCNN, UNet, batch_slices, build_classifier,
                         iterate_minibatches, predict_logits, reference_classifier, train_classifier)
-from harness.nn.training import accuracy
+from ppbench.nn.training import accuracy
 
 TINY = Profile("tiny", 16, 256, 128, 0, 3, 1, 32, 60.0)
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from harness.plugins import build_registry, describe, get_registry
+from ppbench.registry import build_registry, describe, get_registry
 
 BUILT_IN_SANITIZERS = {"identity", "blackout", "blur", "pixelate", "noise"}
 BUILT_IN_ATTACKS = {"adversarial-classifier", "fixed-classifier", "linear-probe"}
@@ -73,7 +73,7 @@ def test_load_plugins_variable_restricts_loading(install_plugin_dists, monkeypat
 
 
 def test_registering_a_non_plugin_is_reported():
-    from harness import hookimpl
+    from ppbench import hookimpl
 
     class NotASanitizer:
         name = "nope"
@@ -90,7 +90,7 @@ def test_registering_a_non_plugin_is_reported():
 
 def test_ppbench_list_shows_versions_parameters_and_failures(install_plugin_dists):
     install_plugin_dists("testkit", "broken")
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "list", "--json"],
+    result = subprocess.run([sys.executable, "-m", "ppbench.cli", "list", "--json"],
                             capture_output=True, text=True, check=True)
     info = json.loads(result.stdout)
     darken = next(r for r in info["sanitizers"] if r["name"] == "darken")
@@ -99,7 +99,7 @@ def test_ppbench_list_shows_versions_parameters_and_failures(install_plugin_dist
     attack = next(r for r in info["attacks"] if r["name"] == "discriminator-attack")
     assert attack["requires"] == ["discriminator"]
     assert any(f["plugin"] == "broken" for f in info["failures"])
-    text = subprocess.run([sys.executable, "-m", "harness.cli", "list"], capture_output=True,
+    text = subprocess.run([sys.executable, "-m", "ppbench.cli", "list"], capture_output=True,
                           text=True, check=True).stdout
     assert "Plugins that failed to load:" in text and "broken (ppbench-broken)" in text
     assert describe(get_registry())["datasets"]

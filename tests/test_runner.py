@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import RunOptions, plan, run
-from harness.spec import SpecError, load_spec
-from harness.store import ResultStore
+from ppbench.runner import RunOptions, plan, run
+from ppbench.spec import SpecError, load_spec
+from ppbench.store import ResultStore
 
 
 def write_spec(path: Path, sanitizers: str, attacks: str, metrics: str = "", seeds: int = 1,
@@ -127,7 +127,7 @@ def test_attacks_see_no_test_labels_and_scores_follow_the_sanitizer(testkit, tmp
 
 
 def test_attack_view_withholds_everything_not_granted(testkit, tmp_path):
-    from harness.api import AttackView
+    from ppbench.api import AttackView
 
     seen: list[AttackView] = []
     from ppbench_testkit import ThresholdAttack
@@ -184,7 +184,7 @@ def test_a_run_killed_midway_resumes_without_losing_or_repeating_a_cell(testkit,
                       tables("sanitizers", 'name = "darken"\nstrength = [0.0, 0.25, 0.5, 0.75, 1.0]'),
                       tables("attacks", 'name = "sleepy"\nseconds = 0.3', 'name = "threshold"'))
     store = tmp_path / "results.db"
-    command = [sys.executable, "-m", "harness.cli", "run", str(spec), "--store", str(store),
+    command = [sys.executable, "-m", "ppbench.cli", "run", str(spec), "--store", str(store),
                "--cache", str(tmp_path / "cache"), "--no-progress", "--device", "cpu"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from harness.api import MetricValue
-from harness.spec import SpecError, parse_plugin_arg, spec_from_dict
-from harness.store import CellRecord, ResultStore
+from ppbench.api import MetricValue
+from ppbench.spec import SpecError, parse_plugin_arg, spec_from_dict
+from ppbench.store import CellRecord, ResultStore
 
 
 def record(key: str = "k1") -> CellRecord:
@@ -76,7 +76,7 @@ def test_spec_fields_are_checked_with_the_source_named():
 
 
 def test_spec_round_trips_through_toml():
-    from harness.spec import load_spec
+    from ppbench.spec import load_spec
 
     base = {"benchmark": {"name": "n", "tasks": ["t"], "seeds": 2}, "dataset": {"name": "d", "k": 3},
             "sanitizers": [{"name": "s", "sigma": [1.0, 2.0]}], "attacks": [{"name": "a"}]}

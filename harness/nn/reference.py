@@ -57,7 +57,7 @@ def _model_from_payload(payload: dict[str, Any]) -> nn.Module:
 
 
 def reference_classifier(raw_train: ImageSet, attributes: Sequence[str], ctx: Context) -> nn.Module:
-    """A :class:`~harness.nn.MultiHead` classifier trained on raw ``raw_train`` for ``attributes``
+    """A :class:`~ppbench.nn.MultiHead` classifier trained on raw ``raw_train`` for ``attributes``
     (one head each), on the CPU in eval mode. Cached with ``ctx.shared`` per attribute list,
     input shape, size of the train split and training recipe; every call returns a fresh module
     loaded from the cached weights, so callers may move or modify it freely.

@@ -101,7 +101,7 @@ def train_classifier(
     """Train ``model`` with Adam to predict ``targets`` from ``images``; return it in eval mode.
 
     ``targets``: an int64 tensor of N labels (the model returns logits) or ``{attribute: labels}``
-    (the model returns a dict with those keys, e.g. a :class:`~harness.nn.MultiHead`); the loss is
+    (the model returns a dict with those keys, e.g. a :class:`~ppbench.nn.MultiHead`); the loss is
     the cross-entropy summed over heads. ``epochs`` and ``batch_size`` default to the context's
     profile. Batches are moved to ``ctx.device`` one at a time, so ``images`` may stay on the CPU.
 

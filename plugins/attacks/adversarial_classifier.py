@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-from harness import Attack, AttackResult, AttackView, Context, Task, hookimpl
+from ppbench import Attack, AttackResult, AttackView, Context, Task, hookimpl
 
 ARCHITECTURES = ("auto", "cnn", "resnet10", "resnet18", "mlp")
 
@@ -52,7 +52,7 @@ class AdversarialClassifier(Attack):
         self.width = width
 
     def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:
-        from harness.nn import build_classifier, predict_logits, train_classifier
+        from ppbench.nn import build_classifier, predict_logits, train_classifier
 
         train = view.train
         labels = train.labels[task.sensitive]

@@ -7,7 +7,7 @@ adversarial classifier shows how misleading a non-adaptive check can be.
 
 from __future__ import annotations
 
-from harness import RAW_TRAIN, Attack, AttackResult, AttackView, Context, Task, hookimpl
+from ppbench import RAW_TRAIN, Attack, AttackResult, AttackView, Context, Task, hookimpl
 
 
 class FixedClassifier(Attack):
@@ -22,7 +22,7 @@ class FixedClassifier(Attack):
     threat_model = "raw train split with labels; no sanitized training data"
 
     def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:
-        from harness.nn import predict_logits, reference_classifier, task_attributes
+        from ppbench.nn import predict_logits, reference_classifier, task_attributes
 
         if view.raw_train is None:
             raise ValueError("attack 'fixed-classifier' requires the raw train split")

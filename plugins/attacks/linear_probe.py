@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-from harness import Attack, AttackResult, AttackView, Context, Task, hookimpl
+from ppbench import Attack, AttackResult, AttackView, Context, Task, hookimpl
 
 
 class LinearProbe(Attack):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import VECTOR, Attribute, DatasetSpec, DatasetSplits, ImageSet, Profile, Task, hookimpl
+from ppbench import VECTOR, Attribute, DatasetSpec, DatasetSplits, ImageSet, Profile, Task, hookimpl
 
 NAME = "gaussians2d"
 MEANS = ((-1.0, 1.0), (1.0, -1.0))

@@ -69,7 +69,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness import Attribute, DatasetSpec, DatasetSplits, ImageSet, Profile, Task, hookimpl
+from ppbench import Attribute, DatasetSpec, DatasetSplits, ImageSet, Profile, Task, hookimpl
 
 if TYPE_CHECKING:
     import torch

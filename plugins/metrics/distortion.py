@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from harness import Context, MetricValue, MetricView, Task, UtilityMetric, hookimpl
+from ppbench import Context, MetricValue, MetricView, Task, UtilityMetric, hookimpl
 
 if TYPE_CHECKING:
     import torch

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from numbers import Real
 
-from harness import Context, MetricValue, MetricView, Task, UtilityMetric, hookimpl
+from ppbench import Context, MetricValue, MetricView, Task, UtilityMetric, hookimpl
 
 DISTANCES = ("l1", "l2")
 
@@ -48,7 +48,7 @@ class FixedUtility(UtilityMetric):
         return self._classifier_scores(view, task, ctx)
 
     def _classifier_scores(self, view: MetricView, task: Task, ctx: Context) -> list[MetricValue]:
-        from harness.nn import accuracy, predict_logits, reference_classifier, task_attributes
+        from ppbench.nn import accuracy, predict_logits, reference_classifier, task_attributes
 
         # The same attribute list as the fixed-classifier attack, so that both share one model.
         model = reference_classifier(view.raw_train, task_attributes(task), ctx)

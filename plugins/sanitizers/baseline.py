@@ -11,7 +11,7 @@ import math
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
-from harness import IMAGE, Context, Sanitizer, hookimpl
+from ppbench import IMAGE, Context, Sanitizer, hookimpl
 
 if TYPE_CHECKING:
     import torch

@@ -1,6 +1,6 @@
 """A plugin implementing a hook that does not exist (a typo): it must fail loudly, by name."""
 
-from harness import hookimpl
+from ppbench import hookimpl
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """A plugin that registers a sanitizer under a name the built-ins already use."""
 
-from harness import Sanitizer, hookimpl
+from ppbench import Sanitizer, hookimpl
 
 
 class AnotherBlur(Sanitizer):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import time
 
-from harness import (DISCRIMINATOR, Attack, AttackResult, DatasetSpec, DatasetSplits, MetricValue,
+from ppbench import (DISCRIMINATOR, Attack, AttackResult, DatasetSpec, DatasetSplits, MetricValue,
                      Sanitizer, Task, UtilityMetric, hookimpl)
-from harness.testing import TOY_ATTRIBUTES, toy_splits
+from ppbench.testing import TOY_ATTRIBUTES, toy_splits
 
 # --- a tiny data set: channel 0's brightness encodes `secret`, channel 1's encodes `keep` --------
 
