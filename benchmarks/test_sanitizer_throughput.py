@@ -17,7 +17,8 @@ from ppbench.registry import build_registry
 BATCH = 256
 SHAPE = (3, 32, 32)
 # A profile small enough that a learned sanitizer's fit stays a smoke step, not the benchmark.
-BENCH_PROFILE = Profile("bench", SHAPE[-1], 256, 256, 0, 1, 1, 64, 600.0)
+BENCH_PROFILE = Profile("bench", image_size=SHAPE[-1], n_train=256, n_attack=256, n_test=256, n_aux=0,
+                        max_epochs=1, fit_epochs=1, batch_size=64, cell_time_limit=600.0)
 
 REGISTRY = build_registry()
 IMAGE_SANITIZERS = [name for name in REGISTRY.names("sanitizers")

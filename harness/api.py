@@ -61,27 +61,40 @@ class CellTimeout(RuntimeError):
 
 @dataclass(frozen=True)
 class Profile:
-    """How big a run is. Data sets and plugins read their sizes from here, never hard-code them."""
+    """How big a run is. Data sets and plugins read their sizes from here, never hard-code them.
+
+    Split sizes: ``n_train`` (the sanitizer fits here), ``n_attack`` (raw data the harness
+    sanitizes and hands, labelled, to the adversary), ``n_test`` (scored by the harness) and
+    ``n_aux`` (public raw data an attacker may own). Trained attacks and metric classifiers stop
+    early on a validation split carved from their own training data; ``max_epochs`` caps them and
+    ``patience`` is how many epochs without improvement they wait.
+    """
 
     name: str
     image_size: int
     n_train: int
+    n_attack: int
     n_test: int
     n_aux: int
-    epochs: int  # attack and metric classifiers
+    max_epochs: int  # attack and metric classifiers: the cap of early-stopped training
     fit_epochs: int  # learned sanitizers
     batch_size: int
     cell_time_limit: float  # seconds; a cell that runs longer is stored as an error
+    patience: int = 3
 
 
 PROFILES: dict[str, Profile] = {
-    # Sized from the measured CPU throughput (2 threads, 32×32, a small CNN trains at ~750 img/s):
-    # the whole built-in matrix of two tasks fits in a few CPU minutes.
-    "quick": Profile("quick", 32, 3000, 1000, 1000, 4, 5, 64, 900.0),
-    "standard": Profile("standard", 64, 20000, 4000, 4000, 15, 30, 64, 4 * 3600.0),
-    # The papers' scale (Martinsson et al.: 64×64, 100 epochs; PPRL-VGAN: evaluation classifiers
-    # trained 10 epochs). Meant for a GPU.
-    "paper": Profile("paper", 64, 100000, 20000, 20000, 10, 100, 64, 48 * 3600.0),
+    # Sized from the measured CPU throughput (2 threads, 32×32): the whole default matrix, three
+    # seeds, runs in a few CPU minutes.
+    "quick": Profile("quick", image_size=32, n_train=2000, n_attack=2000, n_test=1000, n_aux=1000,
+                     max_epochs=30, fit_epochs=5, batch_size=64, cell_time_limit=900.0),
+    "standard": Profile("standard", image_size=64, n_train=20000, n_attack=20000, n_test=4000,
+                        n_aux=4000, max_epochs=40, fit_epochs=30, batch_size=64,
+                        cell_time_limit=4 * 3600.0),
+    # The papers' scale (Martinsson et al.: 64×64, 100 epochs). Meant for a GPU.
+    "paper": Profile("paper", image_size=64, n_train=100000, n_attack=50000, n_test=20000,
+                     n_aux=20000, max_epochs=60, fit_epochs=100, batch_size=64,
+                     cell_time_limit=48 * 3600.0),
 }
 
 
@@ -317,13 +330,15 @@ class Sanitizer(Configurable):
 class AttackView:
     """Exactly what an attack's threat model grants it.
 
-    ``train``: the sanitized train split with the true labels (the papers' standard adversary).
+    ``attack``: the attack split, sanitized by the fitted sanitizer, with its true labels: the
+    papers' standard adversary trains here. It is disjoint from the sanitizer's fit split, so a
+    sanitizer that memorises its fit set cannot hand the attacker a train/test shift.
     ``test``: the sanitized test split with no labels at all; the attack predicts, the harness
     scores. The other fields are ``None`` unless the attack requires them and the sanitizer or
-    data set provides them.
+    data set provides them: ``raw_train`` is the sanitizer's raw fit split with labels.
     """
 
-    train: ImageSet
+    attack: ImageSet
     test: ImageSet
     raw_train: ImageSet | None = None
     aux: ImageSet | None = None
@@ -380,11 +395,14 @@ class MetricValue:
 @dataclass
 class MetricView:
     """A utility metric is the harness's own instrument: it sees raw and sanitized data with every
-    label (the sanitizer never sees this view)."""
+    label (the sanitizer never sees this view). ``raw_train`` is the sanitizer's fit split;
+    ``raw_attack``/``sanitized_attack`` and ``raw_test``/``sanitized_test`` are the same items
+    before and after sanitization."""
 
     raw_train: ImageSet
+    raw_attack: ImageSet
     raw_test: ImageSet
-    sanitized_train: ImageSet
+    sanitized_attack: ImageSet
     sanitized_test: ImageSet
 
 

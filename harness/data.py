@@ -84,46 +84,29 @@ class ImageSet:
             raise ValueError(f"expected {len(self)} images, got {images.shape[0]}")
         return replace(self, images=images, labels=dict(self.labels))
 
-    def keep_labels(self, names: Sequence[str]) -> "ImageSet":
-        """A copy that holds only the named labels (the rest are withheld)."""
-        missing = [n for n in names if n not in self.labels]
-        if missing:
-            raise KeyError(f"no labels {missing}; have {sorted(self.labels)}")
-        return ImageSet(
-            images=self.images,
-            labels={n: self.labels[n] for n in names},
-            attributes={n: a for n, a in self.attributes.items() if n in names},
-        )
-
     def without_labels(self) -> "ImageSet":
         return ImageSet(images=self.images, labels={}, attributes={})
-
-    def to(self, device: "torch.device | str") -> "ImageSet":
-        return ImageSet(
-            images=self.images.to(device),
-            labels={k: v.to(device) for k, v in self.labels.items()},
-            attributes=dict(self.attributes),
-        )
-
-    def batches(self, batch_size: int) -> Iterator["torch.Tensor"]:
-        for start in range(0, len(self), batch_size):
-            yield self.images[start : start + batch_size]
 
 
 @dataclass
 class DatasetSplits:
-    """The splits of one generated or loaded data set.
+    """The splits of one generated or loaded data set, all disjoint.
 
-    ``aux`` is public raw data that an attacker may own (disjoint from train and test); it is
-    optional and attacks that require it are ``n/a`` when a data set has none.
+    ``train``: the sanitizer fits here (and a membership attack's members come from here).
+    ``attack``: raw data that the harness sanitizes with the fitted sanitizer and hands, with its
+    labels, to the adversary. ``test``: sanitized and scored by the harness; attacks never see its
+    labels. ``aux``: public raw data that an attacker may own; optional, and attacks that require
+    it are ``n/a`` when a data set has none.
     """
 
     train: ImageSet
+    attack: ImageSet
     test: ImageSet
     aux: ImageSet | None = None
 
     def items(self) -> Iterator[tuple[str, ImageSet]]:
         yield "train", self.train
+        yield "attack", self.attack
         yield "test", self.test
         if self.aux is not None:
             yield "aux", self.aux

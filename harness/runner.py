@@ -338,7 +338,7 @@ class SharedModels:
 @dataclass
 class FittedSanitizer:
     sanitizer: Any
-    train: ImageSet
+    attack: ImageSet
     test: ImageSet
 
 
@@ -439,7 +439,7 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
         with _file_lock(path):
             if path.exists():
                 state = torch.load(path, weights_only=False)
-                fitted = FittedSanitizer(state["sanitizer"], splits.train.with_images(state["train"]),
+                fitted = FittedSanitizer(state["sanitizer"], splits.attack.with_images(state["attack"]),
                                          splits.test.with_images(state["test"]))
                 report.fits_reused += 1
             else:
@@ -453,8 +453,8 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
                     sanitizer = sanitizer.fit(splits.train, job.task, ctx) or sanitizer
                     sanitize = lambda x: sanitizer.transform(x.to(ctx.device), ctx)  # noqa: E731
                     batch = profile.batch_size * 4
-                    train = _check_sanitized(apply_batched(sanitize, splits.train.images, batch),
-                                             splits.train.images, splits.train.is_image, source)
+                    attack = _check_sanitized(apply_batched(sanitize, splits.attack.images, batch),
+                                              splits.attack.images, splits.attack.is_image, source)
                     test = _check_sanitized(apply_batched(sanitize, splits.test.images, batch),
                                             splits.test.images, splits.test.is_image, source)
                 missing = set(sanitizer_cls.capabilities) - {"release"} - set(sanitizer.handles())
@@ -462,11 +462,11 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
                     raise PluginContractError(f"{source} declares capabilities {sorted(missing)} "
                                               f"but handles() does not provide them")
                 try:
-                    _atomic_save({"sanitizer": sanitizer, "train": train, "test": test}, path)
+                    _atomic_save({"sanitizer": sanitizer, "attack": attack, "test": test}, path)
                 except Exception as exc:  # noqa: BLE001
                     raise PluginContractError(f"{source}: its fitted state cannot be saved with "
                                               f"torch.save ({exc}); keep it picklable") from None
-                fitted = FittedSanitizer(sanitizer, splits.train.with_images(train),
+                fitted = FittedSanitizer(sanitizer, splits.attack.with_images(attack),
                                          splits.test.with_images(test))
                 report.fits_computed += 1
     except Exception as exc:  # noqa: BLE001
@@ -510,7 +510,7 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
         return f"attack {cell.plugin.name!r} requires public aux data; data set {cell.dataset!r} has none"
     handles = sanitizer.handles()
     view = AttackView(
-        train=fitted.train,
+        attack=fitted.attack,
         # The test split travels without any labels: the attack predicts, the harness scores.
         test=fitted.test.without_labels(),
         raw_train=splits.train if RAW_TRAIN in attack_cls.requires else None,
@@ -531,8 +531,8 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
 def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
                 ctx: Context) -> list[MetricValue]:
     metric = registry.metric(cell.plugin.name)(**cell.plugin.kwargs)
-    view = MetricView(raw_train=splits.train, raw_test=splits.test, sanitized_train=fitted.train,
-                      sanitized_test=fitted.test)
+    view = MetricView(raw_train=splits.train, raw_attack=splits.attack, raw_test=splits.test,
+                      sanitized_attack=fitted.attack, sanitized_test=fitted.test)
     values = metric.run(view, cell.task, ctx)
     source = f"metric {cell.plugin_label}"
     if not isinstance(values, list) or not values or not all(isinstance(v, MetricValue) for v in values):

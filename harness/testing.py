@@ -25,7 +25,8 @@ TOY_ATTRIBUTES = (Attribute("secret", ("no", "yes")), Attribute("keep", ("no", "
 TOY_TASK = Task("toy", "secret", "secret", ("keep",))
 
 
-def toy_splits(seed: int = 0, n_train: int = 240, n_test: int = 120, size: int = 8) -> DatasetSplits:
+def toy_splits(seed: int = 0, n_train: int = 240, n_test: int = 120, size: int = 8,
+               n_attack: int | None = None) -> DatasetSplits:
     """Noise images; channel 0's brightness encodes ``secret`` and channel 1's encodes ``keep``."""
     import torch
 
@@ -40,7 +41,8 @@ def toy_splits(seed: int = 0, n_train: int = 240, n_test: int = 120, size: int =
         return ImageSet(images.clamp(0, 1), {"secret": secret, "keep": keep},
                         {a.name: a for a in TOY_ATTRIBUTES})
 
-    return DatasetSplits(train=make(n_train), test=make(n_test), aux=make(n_test))
+    return DatasetSplits(train=make(n_train), attack=make(n_train if n_attack is None else n_attack),
+                         test=make(n_test), aux=make(n_test))
 
 
 def _context(seed: int = 0) -> Context:
@@ -96,7 +98,7 @@ def check_attack(attack: Attack, splits: DatasetSplits | None = None, task: Task
     splits = splits or toy_splits()
     grants = type(attack).requires
     view = AttackView(
-        train=splits.train, test=splits.test.without_labels(),
+        attack=splits.attack, test=splits.test.without_labels(),
         raw_train=splits.train if "raw_train" in grants else None,
         aux=splits.aux if "aux" in grants else None,
         oracle=(lambda x: x) if "oracle" in grants else None,

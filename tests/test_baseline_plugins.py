@@ -19,7 +19,8 @@ from ppbench.plugins.metrics.distortion import Distortion, psnr, ssim
 from ppbench.plugins.metrics.fixed_utility import FixedUtility
 from ppbench.plugins.sanitizers.baseline import Blackout, Blur, Identity, Noise, Pixelate
 
-TINY = Profile("tiny", 8, 400, 200, 0, 3, 1, 32, 120.0)
+TINY = Profile("tiny", image_size=8, n_train=400, n_attack=400, n_test=200, n_aux=0,
+               max_epochs=3, fit_epochs=1, batch_size=32, cell_time_limit=120.0)
 TASK = Task("toy", "bright", sensitive="bright", utility=("parity",))
 ATTRIBUTES = {"bright": Attribute("bright", ("dark", "bright")),
               "parity": Attribute("parity", ("flat", "contrasted"))}
@@ -177,9 +178,10 @@ def test_params_round_trip():
 def attack_view(raw, sanitizer) -> AttackView:
     train, test = raw
     ctx = context()
-    sanitized_train = train.with_images(sanitizer.transform(train.images, ctx))
+    # The raw train split doubles as the attack split here: these tests check attacks, not splits.
+    sanitized_attack = train.with_images(sanitizer.transform(train.images, ctx))
     sanitized_test = test.without_labels().with_images(sanitizer.transform(test.images, ctx))
-    return AttackView(train=sanitized_train, test=sanitized_test, raw_train=train)
+    return AttackView(attack=sanitized_attack, test=sanitized_test, raw_train=train)
 
 
 def leakage(raw, attack, sanitizer) -> float:
@@ -220,7 +222,7 @@ def test_attacks_work_on_vectors():
     train = ImageSet(points[:400], {"s": labels[:400]}, attributes)
     test = ImageSet(points[400:], {"s": labels[400:]}, attributes)
     task = Task("blobs", "s", sensitive="s")
-    view = AttackView(train=train, test=test.without_labels(), raw_train=train)
+    view = AttackView(attack=train, test=test.without_labels(), raw_train=train)
     for attack in (AdversarialClassifier(epochs=5), LinearProbe()):
         predictions = attack.run(view, task, context()).predictions
         guesses = predictions.argmax(1) if predictions.dim() == 2 else predictions
@@ -250,8 +252,8 @@ def test_ssim_drops_with_blur():
 def metric_view(raw, sanitizer) -> MetricView:
     train, test = raw
     ctx = context()
-    return MetricView(raw_train=train, raw_test=test,
-                      sanitized_train=train.with_images(sanitizer.transform(train.images, ctx)),
+    return MetricView(raw_train=train, raw_attack=train, raw_test=test,
+                      sanitized_attack=train.with_images(sanitizer.transform(train.images, ctx)),
                       sanitized_test=test.with_images(sanitizer.transform(test.images, ctx)))
 
 
@@ -272,7 +274,7 @@ def test_distortion_metric(raw):
 def test_distortion_metric_on_vectors():
     points = torch.zeros(10, 2)
     data = ImageSet(points, {})
-    view = MetricView(data, data, data, data.with_images(points + torch.tensor([0.3, 0.4])))
+    view = MetricView(data, data, data, data, data.with_images(points + torch.tensor([0.3, 0.4])))
     values = by_name(Distortion().run(view, Task("t", "t", "s"), context()))
     assert values["l1"].value == pytest.approx(0.7) and values["l2"].value == pytest.approx(0.5)
     assert values["mse"].value == pytest.approx(0.125) and "ssim" not in values
@@ -304,7 +306,7 @@ def test_fixed_utility_synthetic_score_without_utility_attributes():
     points = torch.randn(100, 2)
     data = ImageSet(points, {})
     shifted = data.with_images(points + torch.tensor([0.5, -0.5]))  # L1 distance 1, L2 √0.5
-    view = MetricView(data, data, data, shifted)
+    view = MetricView(data, data, data, data, shifted)
     task = Task("gaussians2d", "s", sensitive="s")
     [value] = FixedUtility().run(view, task, context())
     assert value.primary and value.name == "utility"

@@ -12,7 +12,8 @@ from ppbench.nn import (MLP, MultiHead, ResNet, SmallCNN, UNet, batch_slices, bu
                         iterate_minibatches, predict_logits, reference_classifier, train_classifier)
 from ppbench.nn.training import accuracy
 
-TINY = Profile("tiny", 16, 256, 128, 0, 3, 1, 32, 60.0)
+TINY = Profile("tiny", image_size=16, n_train=256, n_attack=256, n_test=128, n_aux=0,
+               max_epochs=3, fit_epochs=1, batch_size=32, cell_time_limit=60.0)
 
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -155,7 +156,7 @@ def test_training_learns_a_separable_problem_and_reduces_the_loss():
     model = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=0)
     history: list[dict[str, float]] = []
     train_classifier(model, x_train, y_train, ctx, history=history)
-    assert len(history) == TINY.epochs
+    assert len(history) == TINY.max_epochs
     assert history[-1]["loss"] < history[0]["loss"]
     assert not model.training
     assert accuracy(predict_logits(model, x_test, ctx), y_test) > 0.9

@@ -149,7 +149,7 @@ def test_attack_view_withholds_everything_not_granted(testkit, tmp_path):
     view = seen[0]
     assert view.test.labels == {} and view.raw_train is None and view.aux is None
     assert view.oracle is None and view.handles == {}
-    assert set(view.train.labels) == {"secret", "keep"}
+    assert set(view.attack.labels) == {"secret", "keep"}
 
 
 def test_same_seed_same_numbers_and_other_seed_other_numbers(testkit, tmp_path):

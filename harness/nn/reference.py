@@ -74,7 +74,7 @@ def reference_classifier(raw_train: ImageSet, attributes: Sequence[str], ctx: Co
         kind=REFERENCE_KIND,
         input_shape=list(raw_train.shape),
         n_train=len(raw_train),
-        epochs=ctx.profile.epochs,
+        epochs=ctx.profile.max_epochs,
         batch_size=ctx.profile.batch_size,
     )
     return _model_from_payload(payload).to(torch.device("cpu"))

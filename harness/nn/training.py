@@ -111,7 +111,7 @@ def train_classifier(
     ``recalibrate`` recomputes BatchNorm statistics with the final weights
     (:func:`recalibrate_batchnorm`), which matters after short runs.
     """
-    epochs = ctx.profile.epochs if epochs is None else int(epochs)
+    epochs = ctx.profile.max_epochs if epochs is None else int(epochs)
     batch_size = ctx.profile.batch_size if batch_size is None else int(batch_size)
     n = len(images)
     for name, values in ({"targets": targets} if isinstance(targets, torch.Tensor) else targets).items():

@@ -54,7 +54,7 @@ class AdversarialClassifier(Attack):
     def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:
         from ppbench.nn import build_classifier, predict_logits, train_classifier
 
-        train = view.train
+        train = view.attack
         labels = train.labels[task.sensitive]
         num_classes = train.num_classes(task.sensitive)
         model = build_classifier(self.arch, train.shape, num_classes, width=self.width,

@@ -51,9 +51,9 @@ class LinearProbe(Attack):
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
-        labels = view.train.labels[task.sensitive].cpu().numpy()
+        labels = view.attack.labels[task.sensitive].cpu().numpy()
         scaler = StandardScaler()
-        train_features = scaler.fit_transform(self._features(view.train.images))
+        train_features = scaler.fit_transform(self._features(view.attack.images))
         test_features = scaler.transform(self._features(view.test.images))
         if len(np.unique(labels)) < 2:
             # One class in train: logistic regression cannot fit; the only sensible guess is it.

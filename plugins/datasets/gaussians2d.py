@@ -22,7 +22,8 @@ NAME = "gaussians2d"
 MEANS = ((-1.0, 1.0), (1.0, -1.0))
 ATTRIBUTES = (Attribute("s", ("0", "1"), "which of the two Gaussians the point was drawn from"),)
 TASKS = (Task(NAME, "s", "s", (), "hide which Gaussian a point came from"),)
-DEFAULT_PARAMS: dict[str, Any] = {"std": 0.7, "n_train": None, "n_test": 2560, "n_aux": None}
+DEFAULT_PARAMS: dict[str, Any] = {"std": 0.7, "n_train": None, "n_attack": None, "n_test": 2560,
+                                  "n_aux": None}
 
 
 def sample(n: int, std: float, generator: "Any") -> ImageSet:
@@ -36,19 +37,20 @@ def sample(n: int, std: float, generator: "Any") -> ImageSet:
 
 
 def load(profile: Profile, seed: int, std: float = 0.7, n_train: int | None = None,
-         n_test: int = 2560, n_aux: int | None = None) -> DatasetSplits:
+         n_attack: int | None = None, n_test: int = 2560, n_aux: int | None = None) -> DatasetSplits:
     import torch
 
     if std <= 0:
         raise ValueError(f"gaussians2d: std must be positive, got {std}")
-    sizes = {"n_train": n_train or profile.n_train, "n_test": n_test, "n_aux": n_aux or profile.n_aux}
+    sizes = {"n_train": n_train or profile.n_train, "n_attack": n_attack or profile.n_attack,
+             "n_test": n_test, "n_aux": n_aux or profile.n_aux}
     for key, value in sizes.items():
         if int(value) < 2:
             raise ValueError(f"gaussians2d: {key} must be at least 2, got {value}")
     # One generator per split, so that changing one split's size leaves the others unchanged.
-    splits = [sample(int(sizes[f"n_{name}"]), std, torch.Generator().manual_seed(seed * 3 + i))
-              for i, name in enumerate(("train", "test", "aux"))]
-    return DatasetSplits(train=splits[0], test=splits[1], aux=splits[2])
+    splits = [sample(int(sizes[f"n_{name}"]), std, torch.Generator().manual_seed(seed * 4 + i))
+              for i, name in enumerate(("train", "test", "aux", "attack"))]
+    return DatasetSplits(train=splits[0], attack=splits[3], test=splits[1], aux=splits[2])
 
 
 @hookimpl

@@ -150,7 +150,7 @@ _BLUSH = (0.97, 0.40, 0.48)
 # Pixels per rendering chunk: small enough for the intermediates to stay in cache (measured: 4x
 # faster at 64×64 than chunks of 1024 images), large enough to amortise per-op overhead.
 _RENDER_CHUNK_PIXELS = 2**18
-_STREAMS = {"identities": 0, "train": 1, "test": 2, "aux": 3}
+_STREAMS = {"identities": 0, "train": 1, "test": 2, "aux": 3, "attack": 4}
 
 
 # --- identities and per-image factors ------------------------------------------------------------
@@ -718,6 +718,7 @@ TASKS = (
 DEFAULT_PARAMS: dict[str, Any] = {
     "n_identities": 8,
     "n_train": None,  # None: the profile's size
+    "n_attack": None,
     "n_test": None,
     "n_aux": None,
     "image_size": None,
@@ -727,13 +728,14 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 
 def load(profile: Profile, seed: int, n_identities: int = 8, n_train: int | None = None,
-         n_test: int | None = None, n_aux: int | None = None, image_size: int | None = None,
+         n_attack: int | None = None, n_test: int | None = None, n_aux: int | None = None, image_size: int | None = None,
          noise_std: float = 0.02, nuisance: float = 1.0) -> DatasetSplits:
-    """Generate the train, test and aux splits: the same identities, independent images."""
+    """Generate the train, attack, test and aux splits: the same identities, independent images."""
     identities = make_identities(int(n_identities), seed)
     size = int(image_size or profile.image_size)
     attributes = {a.name: a for a in _attributes(int(n_identities))}
     sizes = {"train": n_train if n_train is not None else profile.n_train,
+             "attack": n_attack if n_attack is not None else profile.n_attack,
              "test": n_test if n_test is not None else profile.n_test,
              "aux": n_aux if n_aux is not None else profile.n_aux}
     splits = {}
@@ -742,7 +744,8 @@ def load(profile: Profile, seed: int, n_identities: int = 8, n_train: int | None
         factors = sample_factors(int(n), identities, generator, nuisance=float(nuisance))
         images = render_faces(factors, identities, size, generator, noise_std=float(noise_std))
         splits[split] = ImageSet(images, factors.labels, dict(attributes))
-    return DatasetSplits(train=splits["train"], test=splits["test"], aux=splits["aux"])
+    return DatasetSplits(train=splits["train"], attack=splits["attack"], test=splits["test"],
+                         aux=splits["aux"])
 
 
 @hookimpl

@@ -19,7 +19,7 @@ from ppbench.testing import TOY_ATTRIBUTES, toy_splits
 
 def load_tiny(profile, seed, n_train=240, n_test=120, size=8):
     splits = toy_splits(seed, n_train, n_test, size)
-    return DatasetSplits(train=splits.train, test=splits.test)  # no aux: aux-hungry attacks are n/a
+    return DatasetSplits(train=splits.train, attack=splits.attack, test=splits.test)  # no aux: aux-hungry attacks are n/a
 
 
 TINY = DatasetSpec(
@@ -105,8 +105,8 @@ class ThresholdAttack(Attack):
     name = "threshold"
 
     def run(self, view, task, ctx):
-        train_score = view.train.images[:, 0].mean(dim=(1, 2))
-        labels = view.train.labels[task.sensitive]
+        train_score = view.attack.images[:, 0].mean(dim=(1, 2))
+        labels = view.attack.labels[task.sensitive]
         cut = (train_score[labels == 0].mean() + train_score[labels == 1].mean()) / 2
         test_score = view.test.images[:, 0].mean(dim=(1, 2))
         return AttackResult((test_score > cut).long(),
