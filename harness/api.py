@@ -7,7 +7,7 @@ A plugin author needs only this module (re-exported from ``ppbench``):
   train split, and ``transform`` s batches of images into images of the same shape;
 - :class:`Attack` declares what it ``requires`` and ``run`` s on an :class:`AttackView`, returning
   predictions of the sensitive attribute for the sanitized test split (the harness scores them; an
-  attack never holds the test split's sensitive labels);
+  attack never holds the test split's labels);
 - :class:`UtilityMetric` measures what a sanitizer keeps, from a :class:`MetricView`.
 
 Every call gets a :class:`Context`: device, profile, seed, time budget, progress bars, and a cache
@@ -208,9 +208,10 @@ class Configurable:
 class Context:
     """What the harness hands every ``fit``, ``transform``, ``run``: device, profile, seed, budget.
 
-    ``shared(name, build, **key)`` returns a value computed once per (data set, task, seed) and
-    cached on disk: use it for models that do not depend on the sanitizer (classifiers trained on
-    raw data), so that every sanitizer's cell reuses them.
+    ``shared(name, build, **key)`` returns a value computed once per (data set, seed, profile,
+    ``name``, ``key``) and cached on disk: use it for models that do not depend on the sanitizer
+    (classifiers trained on raw data), so that every sanitizer's cell, and every task, reuses them.
+    Put into ``key`` whatever the value depends on (e.g. the attribute, the task if it matters).
     """
 
     def __init__(
@@ -359,15 +360,20 @@ class AttackResult:
 
 
 class Attack(Configurable):
-    """Tries to recover the task's sensitive attribute from sanitized data.
+    """Tries to recover what the sanitizer should have removed.
 
+    ``kind`` is the scoring kind (``ppbench.kinds.ATTACK_KINDS``): ``attribute`` attacks predict the
+    sensitive attribute of every sanitized test item and the harness scores the predictions.
     ``requires`` lists sanitizer capabilities (``discriminator``...) and data grants (``oracle``,
     ``raw_train``, ``aux``); when one is not available the cell is recorded as ``n/a``.
-    ``threat_model`` is one line for the leaderboard and ``ppbench list``.
+    ``threat_model`` is an identifier from ``ppbench.kinds.THREAT_MODELS`` (or a
+    ``ppbench.kinds.ThreatModel``): what the attacker holds, shown by ``ppbench list`` and the
+    leaderboards.
     """
 
+    kind: ClassVar[str] = "attribute"
     requires: ClassVar[frozenset[str]] = frozenset()
-    threat_model: ClassVar[str] = "sanitized train split with true sensitive labels"
+    threat_model: ClassVar[Any] = "sanitized-labelled"
 
     def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:
         raise NotImplementedError(f"attack {self.name!r} must implement run()")

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -48,6 +49,8 @@ def spec_from_args(args: argparse.Namespace) -> BenchmarkSpec:
         overrides.update(dataset=args.dataset, dataset_params=(),
                          tasks=tuple(args.task or ()) or tuple(t.name for t in dataset.tasks))
     spec = spec.with_overrides(**overrides)
+    if spec.standard_check and spec.standard_check not in {c.name for c in spec.attacks}:
+        spec = replace(spec, standard_check=None)  # --attack left the standard check out
     if flags_used:
         spec = spec.with_overrides(source=f"{spec.source} + flags")
     return spec
@@ -60,9 +63,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
-    titles = {"datasets": "Data sets", "sanitizers": "Sanitizers", "attacks": "Attacks",
-              "metrics": "Utility metrics"}
-    for kind, title in titles.items():
+    from .kinds import PLUGIN_KINDS
+
+    for kind, title in ((k.name, k.title) for k in PLUGIN_KINDS.values()):
         print(f"{title}:")
         for row in info[kind]:
             print(f"  {row['name']}  [{row['distribution']} {row['version']}]  {row['description']}")
@@ -77,7 +80,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"      inputs: {', '.join(row['inputs'])}")
             if kind == "attacks":
                 requires = ", ".join(row["requires"]) or "nothing beyond the standard view"
-                print(f"      requires: {requires}; threat model: {row['threat_model']}")
+                print(f"      requires: {requires}; scoring: {row['kind']}; threat model: "
+                      f"{row['threat_model']} ({row['knowledge']}): {row['threat_model_description']}")
         print()
     if info["failures"]:
         print("Plugins that failed to load:")
@@ -87,7 +91,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .leaderboard import build_leaderboards, render
+    from .boards.build import boards_from_store
+    from .boards.render import render
     from .runner import RunOptions, resolve_device, run
     from .store import ResultStore
 
@@ -102,20 +107,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     for key, message in list(report.errors.items())[:10]:
         if report.statuses.get(key) == "error":
             print(f"  error: {message.splitlines()[0][:200]}", file=sys.stderr)
-    frame = ResultStore(args.store).frame(report.cell_keys)
-    print(render(build_leaderboards(frame), args.format))
+    boards = boards_from_store(ResultStore(args.store), report.cell_keys, spec.standard_check)
+    print(render(boards, args.format))
     return 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import build_leaderboards, render, write_leaderboards
+    from .boards.build import boards_from_store
+    from .boards.render import render, write_leaderboards
     from .runner import plan
     from .store import ResultStore
 
     if not Path(args.store).exists():
         raise SpecError(f"{args.store}: no results store here; run `ppbench run` first or pass --store")
-    keys = [c.key for c in plan(load_spec(args.spec))] if args.spec else None
-    boards = build_leaderboards(ResultStore(args.store).frame(keys))
+    spec = load_spec(args.spec) if args.spec else None
+    keys = [c.key for c in plan(spec)] if spec else None
+    boards = boards_from_store(ResultStore(args.store), keys, spec.standard_check if spec else None)
     if args.out:
         for path in write_leaderboards(boards, Path(args.out), [args.format]):
             print(path)
@@ -125,6 +132,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    from .boards.build import boards_from_store
     from .publish import publish
     from .runner import plan
     from .store import ResultStore
@@ -132,15 +140,31 @@ def cmd_publish(args: argparse.Namespace) -> int:
     spec_path = Path(args.spec) if args.spec else default_spec_path()
     spec = load_spec(spec_path)
     cells = plan(spec)
-    frame = ResultStore(args.store).frame([c.key for c in cells])
-    missing = len(cells) - frame["cell_key"].nunique()
+    store = ResultStore(args.store)
+    missing = len(cells) - store.frame([c.key for c in cells])["cell_key"].nunique()
     if missing:
         raise SpecError(f"{args.store} lacks {missing} of the {len(cells)} cells of {spec_path}; "
                         f"run `ppbench run {spec_path} --store {args.store}` first")
     out = Path(args.out) if args.out else Path("leaderboards") / spec.name
-    for path in publish(frame, spec_path.read_text(), out):
+    boards = boards_from_store(store, [c.key for c in cells], spec.standard_check)
+    for path in publish(boards, spec_path.read_text(), out):
         print(path)
     return 0
+
+
+def cmd_check_harness(args: argparse.Namespace) -> int:
+    from .planning import resolve_device
+    from .sanity import check_harness
+
+    print("ppbench: running the sanity gates (identity reaches the ceiling, blackout sits at "
+          "chance, the Bayes accuracy on gaussians2d)", file=sys.stderr)
+    gates = check_harness(args.keep, profile=args.profile, seed=args.seed,
+                          device=resolve_device(args.device), show_progress=not args.no_progress)
+    for gate in gates:
+        print(gate.line())
+    failed = [g for g in gates if not g.passed]
+    print(f"{len(gates) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +209,18 @@ def build_parser() -> argparse.ArgumentParser:
     publisher.add_argument("spec", nargs="?", help="benchmark spec; default: the default benchmark")
     publisher.add_argument("--out", help="folder (default: leaderboards/<benchmark name>)")
     publisher.set_defaults(func=cmd_publish)
+
+    checker = sub.add_parser("check-harness", help="run the sanity gates on this machine",
+                             description="Known answers a trustworthy harness must reproduce: the "
+                                         "identity sanitizer reaches the ceiling, blackout sits at "
+                                         "chance, the adversary reaches the Bayes accuracy on "
+                                         "gaussians2d. Exit status 1 when a gate fails.")
+    checker.add_argument("--profile", default="quick", choices=["quick", "standard", "paper"])
+    checker.add_argument("--seed", type=int, default=0)
+    checker.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    checker.add_argument("--keep", help="keep the store and cache in this folder (default: a temporary one)")
+    checker.add_argument("--no-progress", action="store_true", help="no progress bars")
+    checker.set_defaults(func=cmd_check_harness)
 
     for p in (runner, board, publisher):
         p.add_argument("--store", default=os.environ.get("PPBENCH_STORE", "results.db"),

@@ -12,18 +12,17 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from .jobs import RunReport, run_job
+from .planning import Job, RunOptions
 from .spec import SpecError
-
-if TYPE_CHECKING:
-    from .runner import Job, RunOptions, RunReport
 
 EXECUTORS = ("local", "process")
 
 
 class Executor(Protocol):
-    def run(self, jobs: list["Job"], options: "RunOptions", report: "RunReport", *,
+    def run(self, jobs: list[Job], options: RunOptions, report: RunReport, *,
             show_progress: bool) -> None: ...
 
 
@@ -36,10 +35,8 @@ def _progress_bar(total: int, show: bool, desc: str):
 class LocalExecutor:
     """Jobs one after the other in this process: the default, and the easiest to debug."""
 
-    def run(self, jobs: list["Job"], options: "RunOptions", report: "RunReport", *,
+    def run(self, jobs: list[Job], options: RunOptions, report: RunReport, *,
             show_progress: bool) -> None:
-        from .runner import run_job
-
         total = sum(len(job.cells) for job in jobs)
         with _progress_bar(total, show_progress, "cells") as bar:
             for job in jobs:
@@ -58,9 +55,7 @@ def _init_worker(devices: "multiprocessing.Queue", threads: int) -> None:
     _worker_device = devices.get()
 
 
-def _run_in_worker(job: "Job", options: "RunOptions"):
-    from .runner import run_job
-
+def _run_in_worker(job: Job, options: RunOptions):
     return run_job(job, replace(options, device=_worker_device or options.device,
                                 show_progress=False))
 
@@ -81,7 +76,7 @@ class ProcessExecutor:
             return [f"cuda:{i % torch.cuda.device_count()}" for i in range(self.workers)]
         return [self.device] * self.workers
 
-    def run(self, jobs: list["Job"], options: "RunOptions", report: "RunReport", *,
+    def run(self, jobs: list[Job], options: RunOptions, report: RunReport, *,
             show_progress: bool) -> None:
         context = multiprocessing.get_context("spawn")  # fork and torch's thread pools do not mix
         devices = context.Queue()

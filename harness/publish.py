@@ -4,7 +4,7 @@
 
 - ``benchmark.toml``: the spec, verbatim, so the folder says how to reproduce itself;
 - ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.json``: the tables (see
-  :mod:`ppbench.leaderboard`);
+  :mod:`ppbench.boards`);
 - ``provenance.json``: per leaderboard, the versions, commits, devices, seeds and dates of its rows;
 - ``tradeoff-<dataset>-<task>.png``: worst-case normalized advantage against the ranking utility,
   one labelled point per sanitizer configuration, the Pareto front as a step line;
@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from .leaderboard import (Leaderboard, build_leaderboards, render_csv, render_html, render_json,
-                          render_markdown)
+from .boards.board import Leaderboard
+from .boards.render import render_csv, render_html, render_json, render_markdown
 
 PLOT_PREFIX = "tradeoff-"
 
@@ -44,13 +44,12 @@ def _spec_header(spec_toml_text: str, fallback_name: str) -> tuple[str, str]:
     return str(benchmark.get("name") or fallback_name), str(benchmark.get("description") or "")
 
 
-def publish(frame: pd.DataFrame, spec_toml_text: str, out_dir: str | Path, *,
+def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path, *,
             plots: bool = True) -> list[Path]:
-    """Write the leaderboard folder for the store rows in ``frame`` (already restricted to the
-    benchmark's cells) and the spec they were run from; returns the paths written."""
+    """Write the leaderboard folder for ``boards`` (built from the benchmark's cells) and the spec
+    they were run from; returns the paths written."""
     out_dir = Path(out_dir)
     name, description = _spec_header(spec_toml_text, out_dir.name)
-    boards = build_leaderboards(frame)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{name} leaderboard"
     written: list[Path] = []
@@ -93,10 +92,9 @@ def _finite(value: Any) -> bool:
     return value is not None and not pd.isna(value) and math.isfinite(float(value))
 
 
-def _error_bar(mean: float, low: float, high: float, n_seeds: int) -> list[list[float]] | None:
-    """Asymmetric error bar distances; only over seeds (a one-seed cell's interval is the
-    attack's sampling error, not the spread the plot is about)."""
-    if n_seeds < 2 or not (_finite(low) and _finite(high)):
+def _error_bar(mean: float, low: float, high: float) -> list[list[float]] | None:
+    """Asymmetric error bar distances: the interval the board itself uses."""
+    if not (_finite(low) and _finite(high)):
         return None
     return [[mean - low], [high - mean]]
 
@@ -124,15 +122,16 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
     x_extent: list[float] = [0.0]
     for row in shown.itertuples(index=False):
         x, y = float(row.worst_case), float(row.utility)
-        colour = "C0" if row.pareto else "0.45"
-        xerr = _error_bar(x, row.worst_case_ci_low, row.worst_case_ci_high, int(row.worst_case_n_seeds))
-        yerr = _error_bar(y, row.utility_ci_low, row.utility_ci_high, int(row.utility_n_seeds))
+        colour = {"front": "C0", "possible": "C9"}.get(row.pareto, "0.45")
+        xerr = _error_bar(x, row.worst_case_ci_low, row.worst_case_ci_high)
+        yerr = _error_bar(y, row.utility_ci_low, row.utility_ci_high)
         x_extent += [x - xerr[0][0], x + xerr[1][0]] if xerr else [x]
         axes.errorbar(x, y, xerr=xerr, yerr=yerr, linestyle="none", capsize=3, elinewidth=1,
                       marker="X" if row.flag else "o", markersize=9 if row.flag else 7,
                       color=colour, markerfacecolor="white" if row.incomplete else colour,
                       zorder=3)
-        label = f"{row.rank}. {row.sanitizer}" + ("*" if row.incomplete else "")
+        tier = f"T{int(row.tier)} " if _finite(row.tier) else ""
+        label = f"{tier}{row.sanitizer}" + ("*" if row.incomplete else "")
         if row.flag:
             label += f" ({row.flag})"
         axes.annotate(label, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8,
@@ -141,10 +140,12 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
 
     # Advantage lies in [-1, 1]; a wide interval over few seeds may overshoot, the view need not.
     low, high = max(min(x_extent), -1.0), min(max(max(x_extent), 0.1), 1.0)
+    axes.axvline(board.floor.mean if _finite(board.floor.mean) else 0.0, color="C3", linewidth=0.8,
+                 linestyle="--", zorder=1)
     spread = high - low
     axes.set_xlim(low - 0.05 * spread, high + 0.3 * spread)  # room on the right for labels
     bottom, top = axes.get_ylim()
-    front = shown[shown["pareto"]].sort_values("worst_case")
+    front = shown[shown["pareto"] == "front"].sort_values("worst_case")
     if len(front):
         # The front as the boundary of the dominated region: up from the bottom at the most
         # private front point, a step at each point that buys utility with privacy, and on to
@@ -153,18 +154,23 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
         ys = [bottom] + list(front["utility"]) + [float(front["utility"].iloc[-1])]
         axes.step(xs, ys, where="post", color="C0", linestyle="--", linewidth=1.2, zorder=2)
         axes.set_ylim(bottom, top)
-    utility_better = next((c.better for c in board.columns if c.name == board.utility_column), "higher")
+    utility_better = board.utility_column.better
     axes.set_xlabel("worst-case normalized advantage (0 = chance; lower = more private)")
-    axes.set_ylabel(f"{board.utility_column} ({utility_better} = better)")
+    axes.set_ylabel(f"{board.utility_column.header} ({utility_better} = better)")
     axes.set_title(board.title, fontsize=11)
     axes.grid(alpha=0.3)
 
     legend = []
+    if _finite(board.floor.mean):
+        legend.append(Line2D([], [], color="C3", linestyle="--", label="leakage floor"))
     if len(front):
         legend.append(Line2D([], [], color="C0", marker="o", linestyle="--", label="Pareto front"))
-    if (~shown["pareto"]).any():
+    if (shown["pareto"] == "possible").any():
+        legend.append(Line2D([], [], color="C9", marker="o", linestyle="none",
+                             label="possibly on the front (intervals overlap)"))
+    if (shown["pareto"] == "").any():
         legend.append(Line2D([], [], color="0.45", marker="o", linestyle="none",
-                             label="dominated or not eligible"))
+                             label="dominated by another row for sure, or incomplete"))
     if shown["flag"].astype(bool).any():
         legend.append(Line2D([], [], color="0.2", marker="X", linestyle="none",
                              label="flagged (red label): private to the standard check, leaks to "
@@ -175,8 +181,7 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
     axes.legend(handles=legend, fontsize=8, loc="best")
 
     captions = []
-    if (shown["worst_case_n_seeds"] >= 2).any() or (shown["utility_n_seeds"] >= 2).any():
-        captions.append("error bars: 95% Student-t interval over seeds")
+    captions.append("error bars: the board's 95% intervals (worst case: simultaneous over attacks)")
     if len(left_out):
         captions.append("not plotted (a figure is missing): " + ", ".join(left_out["sanitizer"]))
     if captions:

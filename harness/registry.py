@@ -19,12 +19,12 @@ from typing import Any, Callable, Iterator
 import pluggy
 
 from . import hookspecs
-from .api import (ALL_REQUIREMENTS, SANITIZER_CAPABILITIES, Attack, DatasetSpec, Sanitizer,
-                  UtilityMetric)
+from .api import ALL_REQUIREMENTS, SANITIZER_CAPABILITIES, Attack, DatasetSpec, Sanitizer, UtilityMetric
+from .kinds import PLUGIN_KINDS, attack_kind, threat_model
 
 ENTRY_POINT_GROUP = "ppbench"
 LOAD_PLUGINS_ENV = "PPBENCH_LOAD_PLUGINS"
-KINDS = ("datasets", "sanitizers", "attacks", "metrics")
+KINDS = tuple(PLUGIN_KINDS)
 
 
 class UnknownPluginError(KeyError):
@@ -108,10 +108,15 @@ class Registry:
 
 def _check_registered(kind: str, obj: Any) -> str:
     """Validate one registered object; return its name. Errors say what is wrong with it."""
-    expected = {"sanitizers": Sanitizer, "attacks": Attack, "metrics": UtilityMetric}
-    if kind == "datasets":
-        if not isinstance(obj, DatasetSpec):
-            raise TypeError(f"register() for data sets takes a DatasetSpec, got {obj!r}")
+    spec = PLUGIN_KINDS[kind]
+    if spec.instances:
+        if not isinstance(obj, spec.base):
+            raise TypeError(f"register() for {kind} takes {spec.registers}, got {obj!r}")
+    elif not (isinstance(obj, type) and issubclass(obj, spec.base)):
+        raise TypeError(f"register() for {kind} takes {spec.registers}, got {obj!r}")
+    if not obj.name:
+        raise ValueError(f"{obj!r} has no `name`")
+    if isinstance(obj, DatasetSpec):
         names = {a.name for a in obj.attributes}
         for task in obj.tasks:
             unknown = {task.sensitive, *task.utility} - names
@@ -119,21 +124,18 @@ def _check_registered(kind: str, obj: Any) -> str:
                 raise ValueError(f"data set {obj.name!r}: task {task.name!r} names unknown "
                                  f"attributes {sorted(unknown)}")
         return obj.name
-    base = expected[kind]
-    if not (isinstance(obj, type) and issubclass(obj, base)):
-        raise TypeError(f"register() for {kind} takes a subclass of {base.__name__}, got {obj!r}")
-    if not obj.name:
-        raise ValueError(f"{obj.__name__} has no `name`")
-    if kind == "sanitizers":
+    if issubclass(obj, Sanitizer):
         unknown = set(obj.capabilities) - SANITIZER_CAPABILITIES
         if unknown:
             raise ValueError(f"sanitizer {obj.name!r} declares unknown capabilities {sorted(unknown)}; "
                              f"known: {sorted(SANITIZER_CAPABILITIES)}")
-    if kind == "attacks":
+    if issubclass(obj, Attack):
         unknown = set(obj.requires) - ALL_REQUIREMENTS
         if unknown:
             raise ValueError(f"attack {obj.name!r} requires unknown grants {sorted(unknown)}; "
                              f"known: {sorted(ALL_REQUIREMENTS)}")
+        attack_kind(obj)
+        threat_model(obj)
     obj.param_defaults()  # a constructor that cannot be introspected fails here, at load time
     return obj.name
 
@@ -197,12 +199,7 @@ def build_registry(extra_plugins: dict[str, Any] | None = None) -> Registry:
         except Exception as exc:  # noqa: BLE001
             registry.failures.append(PluginFailure(name, "(not installed)", f"{type(exc).__name__}: {exc}"))
 
-    hooks = {
-        "datasets": pm.hook.ppbench_register_datasets,
-        "sanitizers": pm.hook.ppbench_register_sanitizers,
-        "attacks": pm.hook.ppbench_register_attacks,
-        "metrics": pm.hook.ppbench_register_metrics,
-    }
+    hooks = {kind.name: getattr(pm.hook, kind.hook) for kind in PLUGIN_KINDS.values()}
     failed: set[str] = set()
     for kind, hook in hooks.items():
         for impl in hook.get_hookimpls():
@@ -286,7 +283,9 @@ def describe(registry: Registry) -> dict[str, Any]:
             if entry.kind == "sanitizers":
                 row.update(capabilities=sorted(obj.capabilities), inputs=sorted(obj.inputs))
             if entry.kind == "attacks":
-                row.update(requires=sorted(obj.requires), threat_model=obj.threat_model)
+                model = threat_model(obj)
+                row.update(requires=sorted(obj.requires), kind=obj.kind, threat_model=model.id,
+                           threat_model_description=model.description, knowledge=model.knowledge)
         out[entry.kind].append(row)
     out["failures"] = [{"plugin": f.plugin, "distribution": f.distribution, "error": f.error}
                        for f in registry.failures]

@@ -1,22 +1,61 @@
-"""How the harness scores attacks: accuracy against withheld labels, normalized advantage, intervals.
+"""How the harness scores attacks: attacks only predict; every figure is computed here from the
+withheld truth, so that every attack is judged the same way.
 
-Attacks only predict; the scores are computed here so that every attack is judged the same way.
+Attribute attacks (predicted classes or class scores per test item):
+
+- ``advantage`` (primary): the normalized advantage ``(bacc − 1/K) / (1 − 1/K)`` on balanced
+  accuracy, 0 at chance and 1 for a perfect attack, with a bootstrap interval over test items;
+- ``balanced_accuracy``: the mean per-class recall, whose chance level is exactly 1/K for any guess
+  independent of the truth, whatever the class balance. Plain accuracy over the majority class
+  would hide leakage on an imbalanced attribute (glasses: 10%);
+- on a binary attribute a classifier systematically below chance is leakage (flip its answers and
+  it reads the secret). Taking max(bacc, 1 − bacc) would be biased upward at chance, so the
+  orientation is cross-fitted: each half of the test items is flipped when the *other* half is
+  below chance (:func:`~ppbench.boards.statistics.orient_binary`);
+- ``accuracy`` (secondary), with chance from the known prior: the largest class frequency of the
+  train split, never the test sample's;
+- ``auc`` when the attack returns class scores (one-vs-rest, averaged over classes).
+
+The per-item truth and predictions are kept (``Scored.items``) so that leaderboards can run paired
+tests on the shared test items.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
 
-from .api import AttackResult, MetricValue, PluginContractError
+from .api import AttackResult, MetricValue, PluginContractError, Task
+from .data import ImageSet
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
-Z_95 = 1.959963984540054
+# Bootstrap replicates of a single cell's interval: the board recomputes intervals from the stored
+# items with more replicates; this one is what a cell shows on its own.
+CELL_BOOTSTRAP = 1000
 
 
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+@dataclass
+class Scored:
+    """A scored cell: its figures and the per-item arrays a board's paired statistics need."""
+
+    values: list[MetricValue]
+    items: dict[str, "np.ndarray"] = field(default_factory=dict)
+
+
+@dataclass
+class WithheldTruth:
+    """What the harness alone holds about the test split: every label, and the train prior."""
+
+    task: Task
+    test: ImageSet
+    train_prior: Mapping[str, "torch.Tensor"]  # attribute -> class frequencies of the train split
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """95% Wilson score interval of a binomial proportion (well behaved near 0 and 1)."""
     if n == 0:
         return (math.nan, math.nan)
@@ -27,15 +66,9 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def normalized_advantage(accuracy: float, chance: float) -> float:
-    """(acc − chance) / (1 − chance): 0 at chance, 1 for a perfect attack; comparable across tasks."""
-    if chance >= 1.0:
-        return 0.0
-    return (accuracy - chance) / (1.0 - chance)
-
-
-def predicted_labels(result: AttackResult, n: int, num_classes: int, source: str) -> "torch.Tensor":
-    """Validate an attack's predictions and reduce scores to class indices."""
+def _predictions(result: AttackResult, n: int, num_classes: int,
+                 source: str) -> tuple["np.ndarray", "np.ndarray | None"]:
+    """Validate an attack's output: (predicted labels, class scores or None)."""
     import torch
 
     predictions = result.predictions
@@ -48,48 +81,84 @@ def predicted_labels(result: AttackResult, n: int, num_classes: int, source: str
                 f"{source}: class scores must have shape ({n}, {num_classes}), got {tuple(predictions.shape)}")
         if not torch.isfinite(predictions).all():
             raise PluginContractError(f"{source}: class scores contain NaN or inf")
-        return predictions.argmax(dim=1)
+        scores = predictions.double()
+        return scores.argmax(dim=1).numpy(), scores.numpy()
     if predictions.dim() != 1 or len(predictions) != n:
         raise PluginContractError(
             f"{source}: expected {n} predicted labels (one per sanitized test item), got shape "
             f"{tuple(predictions.shape)}")
     if predictions.dtype.is_floating_point:
         raise PluginContractError(f"{source}: predicted labels must be integers, got {predictions.dtype}")
-    return predictions.long()
+    if n and (int(predictions.min()) < 0 or int(predictions.max()) >= num_classes):
+        raise PluginContractError(f"{source}: predicted labels must lie in 0..{num_classes - 1}")
+    return predictions.long().numpy(), None
 
 
-def score_attribute_attack(result: AttackResult, truth: "torch.Tensor", num_classes: int,
-                           chance: float, source: str) -> list[MetricValue]:
-    """Accuracy (primary, with its Wilson interval) and normalized advantage of an attack."""
-    labels = predicted_labels(result, len(truth), num_classes, source)
-    correct = int((labels == truth.cpu()).sum())
-    n = len(truth)
-    accuracy = correct / n
-    low, high = wilson_interval(correct, n)
-    values = [
-        MetricValue("accuracy", accuracy, better="lower", role="leakage", primary=True,
-                    ci_low=low, ci_high=high, chance=chance),
-        MetricValue("advantage", normalized_advantage(accuracy, chance), better="lower",
-                    role="leakage", ci_low=normalized_advantage(low, chance),
-                    ci_high=normalized_advantage(high, chance), chance=0.0),
-    ]
+def auc_ovr(truth: "np.ndarray", scores: "np.ndarray") -> float:
+    """ROC AUC: of class 1's score for a binary attribute; else one-vs-rest averaged over the
+    classes present (with at least one other class present)."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    present = np.unique(truth)
+    if len(present) < 2:
+        return math.nan
+    if scores.shape[1] == 2:
+        return float(roc_auc_score(truth, scores[:, 1] - scores[:, 0]))
+    return float(np.mean([roc_auc_score(truth == c, scores[:, c]) for c in present]))
+
+
+def _diagnostics(result: AttackResult, source: str) -> list[MetricValue]:
+    values = []
     for name, value in result.diagnostics.items():
-        if not math.isfinite(float(value)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise PluginContractError(f"{source}: diagnostic {name!r} is not a number ({value!r})") from None
+        if not math.isfinite(number):
             raise PluginContractError(f"{source}: diagnostic {name!r} is not finite ({value})")
-        values.append(MetricValue(str(name), float(value), role="diagnostic"))
+        values.append(MetricValue(f"diag:{name}", number, role="diagnostic"))
     return values
 
 
-def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and 95% Student-t interval over seeds (the interval is NaN for a single seed)."""
-    n = len(values)
-    if n == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = sum(values) / n
-    if n == 1:
-        return (mean, math.nan, math.nan)
-    from scipy import stats
+def score_attribute(result: Any, truth: WithheldTruth, source: str) -> Scored:
+    """Score an attribute attack against the withheld sensitive labels (see the module doc)."""
+    import numpy as np
 
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return (mean, mean - half, mean + half)
+    from .boards.statistics import SeedItems, attack_interval, attribute_advantage, orient_binary
+
+    if not isinstance(result, AttackResult):
+        raise PluginContractError(f"{source}: run() must return an AttackResult, got {type(result).__name__}")
+    attribute = truth.task.sensitive
+    labels = truth.test.labels[attribute].cpu().numpy().astype(np.int64)
+    k = truth.test.num_classes(attribute)
+    predicted, scores = _predictions(result, len(labels), k, source)
+    oriented = orient_binary(labels, predicted, k)
+    from .boards.statistics import balanced_accuracy
+
+    bacc = balanced_accuracy(labels, oriented, k)
+    advantage = attribute_advantage(labels, predicted, k)
+    interval = attack_interval([SeedItems(labels, predicted, k)], n_boot=CELL_BOOTSTRAP)
+    correct = int((predicted == labels).sum())
+    low, high = wilson_interval(correct, len(labels))
+    prior_chance = float(truth.train_prior[attribute].max())
+    values = [
+        MetricValue("advantage", advantage, better="lower", role="leakage", primary=True,
+                    ci_low=interval.low, ci_high=interval.high, chance=0.0),
+        MetricValue("balanced_accuracy", bacc, better="lower", role="leakage", chance=1.0 / k),
+        MetricValue("accuracy", correct / max(1, len(labels)), better="lower", role="leakage",
+                    ci_low=low, ci_high=high, chance=prior_chance),
+    ]
+    if scores is not None:
+        values.append(MetricValue("auc", auc_ovr(labels, scores), better="lower", role="leakage",
+                                  chance=0.5))
+    values = [v for v in values if math.isfinite(v.value)] + _diagnostics(result, source)
+    return Scored(values, {"truth": labels, "predicted": predicted})
+
+
+def mean_interval(values: "list[float]") -> tuple[float, float, float]:
+    """Mean and 95% Student-t interval over seeds (the interval is NaN for a single seed)."""
+    from .boards.statistics import student_t_interval
+
+    interval = student_t_interval(values)
+    return (interval.mean, interval.low, interval.high)

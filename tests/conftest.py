@@ -40,11 +40,11 @@ def testkit(install_plugin_dists):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    from ppbench import runner
+    from ppbench import cache
 
-    runner._DATA_CACHE.clear()
+    cache._DATA_CACHE.clear()
     yield
-    runner._DATA_CACHE.clear()
+    cache._DATA_CACHE.clear()
 
 
 @pytest.fixture(scope="module")

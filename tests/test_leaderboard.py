@@ -1,294 +1,232 @@
-"""Leaderboards and publishing, on a synthetic store whose every number is known.
+"""Leaderboards and publishing, on a synthetic store whose every per-item result is known.
 
-The matrix: 3 sanitizers × (2 attacks + 1 utility metric + 1 distortion metric) × 2 seeds, with
-chance 0.5 so that advantage = 2·accuracy − 1. The numbers are chosen so that:
+3 seeds, 1000 balanced binary test items per seed (shared by every row of a seed, as in a real
+run). Each attack's predictions are the truth with a known fraction of items flipped, so its
+balanced accuracy is known. The rows:
 
-- ``blur(sigma=2.0)`` looks private to the standard check (adversarial-classifier advantage ≈ 0.06)
-  but leaks to ``linear-probe`` (≈ 0.5): it must be flagged; it is the only Pareto row;
-- ``identity`` leaks most (≈ 0.9), its ``linear-probe`` cells are n/a; it has less utility than
-  blur, so blur dominates it;
-- ``pixelate(block=4)``'s ``linear-probe`` failed on seed 1 (seed 0 found a large advantage): its
-  worst case over the attacks that ran is the smallest of all (≈ 0.2), yet it must rank last, be
-  marked incomplete and stay off the Pareto front.
+- ``identity``: the standard check reads the secret (accuracy 0.95); ``linear-probe`` is n/a;
+- ``blur(sigma=2.0)``: the standard check sits at chance, but ``linear-probe`` reaches 0.75: it
+  must be flagged, and it leaks;
+- ``blackout`` and ``noise(std=0.2)``: at chance and at 0.51: not significantly different, so one
+  tier, ordered by utility (noise keeps more), and neither leaks above the floor;
+- ``pixelate(block=4)``: ``linear-probe`` failed on seed 1: incomplete, listed last, never on the
+  front, however low its worst case over the attacks that ran.
+
+The leakage floor fact sits at accuracy 0.55 (advantage 0.10).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 
+import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+import torch
 
-from ppbench.api import MetricValue
-from ppbench.leaderboard import (LEAKS_MIN_ADVANTAGE, LOOKS_PRIVATE_MAX_ADVANTAGE, WORST_CASE,
-                                 build_leaderboards, render, write_leaderboards)
+from ppbench.api import AttackResult, MetricValue, Task
+from ppbench.boards.build import boards_from_store, build_leaderboards
+from ppbench.boards.render import render, write_leaderboards
+from ppbench.boards.statistics import SeedItems, attack_interval, worst_case
+from ppbench.data import Attribute, ImageSet
 from ppbench.publish import publish
-from ppbench.scoring import normalized_advantage, wilson_interval
+from ppbench.scoring import WithheldTruth, score_attribute
 from ppbench.store import CellRecord, ResultStore
 
-CHANCE = 0.5
 N_TEST = 1000
-SEEDS = (0, 1)
-# Per seed: how each seed deviates from a configuration's base figure.
-SEED_OFFSETS = {0: -0.01, 1: 0.02}
+SEEDS = (0, 1, 2)
+TASK = Task("synthfaces", "smiling", "smiling", ("young",))
 SANITIZERS = {  # label -> (name, params JSON)
     "identity": ("identity", "{}"),
     "blur(sigma=2.0)": ("blur", '{"sigma":2.0}'),
+    "blackout": ("blackout", "{}"),
+    "noise(std=0.2)": ("noise", '{"std":0.2}'),
     "pixelate(block=4)": ("pixelate", '{"block":4}'),
 }
-ATTACK_ACCURACY = {  # (sanitizer, attack) -> base accuracy
+ACCURACY = {  # (sanitizer, attack) -> accuracy of the planted predictions
     ("identity", "adversarial-classifier"): 0.95,
-    ("blur(sigma=2.0)", "adversarial-classifier"): 0.53,
+    ("blur(sigma=2.0)", "adversarial-classifier"): 0.50,
     ("blur(sigma=2.0)", "linear-probe"): 0.75,
-    ("pixelate(block=4)", "adversarial-classifier"): 0.60,
-    ("pixelate(block=4)", "linear-probe"): 0.85,
+    ("blackout", "adversarial-classifier"): 0.50,
+    ("blackout", "linear-probe"): 0.50,
+    ("noise(std=0.2)", "adversarial-classifier"): 0.51,
+    ("noise(std=0.2)", "linear-probe"): 0.50,
+    ("pixelate(block=4)", "adversarial-classifier"): 0.52,
+    ("pixelate(block=4)", "linear-probe"): 0.60,
 }
-UTILITY = {"identity": 0.75, "blur(sigma=2.0)": 0.80, "pixelate(block=4)": 0.60}
-MSE = {"identity": 0.0, "blur(sigma=2.0)": 0.0123, "pixelate(block=4)": 0.0231}
+UTILITY = {"identity": 0.90, "blur(sigma=2.0)": 0.70, "blackout": 0.0, "noise(std=0.2)": 0.30,
+           "pixelate(block=4)": 0.60}
 NOT_APPLICABLE = {("identity", "linear-probe")}
 FAILED = {("pixelate(block=4)", "linear-probe", 1): "RuntimeError: probe diverged\nTraceback ..."}
-PLUGIN_VERSIONS = {
-    "adversarial-classifier": {"distribution": "ppbench", "version": "0.1.0", "plugin_version": "1"},
-    "linear-probe": {"distribution": "ppbench-probes", "version": "2.3.0", "plugin_version": "4"},
-    "fixed-utility": {"distribution": "ppbench", "version": "0.1.0", "plugin_version": "1"},
-    "distortion": {"distribution": "ppbench", "version": "0.1.0", "plugin_version": "1"},
-}
+FLOOR_ACCURACY = 0.55
+STANDARD = "adversarial-classifier"
 
 
-def _record(sanitizer: str, kind: str, plugin: str, seed: int, dataset: str = "synthfaces",
-            task: str = "smiling") -> CellRecord:
-    name, params = SANITIZERS.get(sanitizer, (sanitizer, "{}"))
-    return CellRecord(cell_key=f"{dataset}|{task}|{sanitizer}|{plugin}|{seed}", dataset=dataset,
-                      task=task, sensitive=task, sanitizer=name, sanitizer_params=params,
+def truth(seed: int) -> torch.Tensor:
+    return torch.arange(N_TEST) % 2 if seed % 2 == 0 else (torch.arange(N_TEST) + 1) % 2
+
+
+def planted(seed: int, accuracy: float, salt: int) -> torch.Tensor:
+    """The truth with each item flipped with probability 1 − accuracy: every seed's outcome is a
+    genuine draw around the planted accuracy."""
+    rng = np.random.default_rng(1000 * seed + salt)
+    labels = truth(seed).clone()
+    flip = torch.from_numpy(rng.random(N_TEST) < 1 - accuracy)
+    labels[flip] = 1 - labels[flip]
+    return labels
+
+
+def _record(sanitizer: str, kind: str, plugin: str, seed: int) -> CellRecord:
+    name, params = SANITIZERS[sanitizer]
+    return CellRecord(cell_key=f"{sanitizer}|{plugin}|{seed}", dataset="synthfaces", task="smiling",
+                      sensitive="smiling", sanitizer=name, sanitizer_params=params,
                       sanitizer_label=sanitizer, kind=kind, plugin=plugin, plugin_params="{}",
-                      plugin_label=plugin, seed=seed, profile="quick")
+                      plugin_label=plugin, seed=seed, profile="quick",
+                      scoring="attribute" if kind == "attack" else "",
+                      threat_model="sanitized-labelled" if kind == "attack" else "")
 
 
-def _provenance(record: CellRecord) -> dict:
-    return {"ppbench": "0.1.0", "git_commit": "abc1234", "torch": "2.13.0", "python": "3.11.9",
-            "device": "cpu", "run_seed": record.seed, "profile": record.profile,
-            "dataset": {"distribution": "ppbench", "version": "0.1.0"},
-            "sanitizer": {"distribution": "ppbench", "version": "0.1.0", "plugin_version": "1"},
-            record.kind: PLUGIN_VERSIONS[record.plugin]}
+PROVENANCE = {"ppbench": "0.1.0", "git_commit": "abc1234", "torch": "2.13.0", "python": "3.11.9",
+              "device": "cpu", "profile": "quick", "data_key": "d1",
+              "dataset": {"distribution": "ppbench", "version": "0.1.0"}}
 
 
-def attack_values(accuracy: float) -> list[MetricValue]:
-    correct = round(accuracy * N_TEST)
-    low, high = wilson_interval(correct, N_TEST)
-    accuracy = correct / N_TEST
-    return [
-        MetricValue("accuracy", accuracy, better="lower", role="leakage", primary=True,
-                    ci_low=low, ci_high=high, chance=CHANCE),
-        MetricValue("advantage", normalized_advantage(accuracy, CHANCE), better="lower",
-                    role="leakage", ci_low=normalized_advantage(low, CHANCE),
-                    ci_high=normalized_advantage(high, CHANCE), chance=0.0),
-        MetricValue("train_accuracy", min(1.0, accuracy + 0.05), role="diagnostic"),
-    ]
+def _test_truth(seed: int) -> WithheldTruth:
+    attributes = {"smiling": Attribute("smiling", ("no", "yes"))}
+    test = ImageSet(torch.zeros(N_TEST, 1), {"smiling": truth(seed)}, attributes)
+    return WithheldTruth(TASK, test, {"smiling": torch.tensor([0.6, 0.4], dtype=torch.float64)})
 
 
-def commit(store: ResultStore, record: CellRecord, **kwargs) -> None:
-    store.commit_cell(record, device="cpu", provenance=_provenance(record), **kwargs)
+def _fill(store: ResultStore, seeds=SEEDS, floor: bool = True) -> None:
+    for seed in seeds:
+        for salt, sanitizer in enumerate(SANITIZERS):
+            for attack in (STANDARD, "linear-probe"):
+                record = _record(sanitizer, "attack", attack, seed)
+                provenance = {**PROVENANCE, "run_seed": seed, "attack": {"distribution": "ppbench"}}
+                if (sanitizer, attack) in NOT_APPLICABLE:
+                    store.commit_cell(record, status="n/a", error="requires ['aux']",
+                                      provenance=provenance)
+                elif (sanitizer, attack, seed) in FAILED:
+                    store.commit_cell(record, status="error", error=FAILED[(sanitizer, attack, seed)],
+                                      provenance=provenance)
+                else:
+                    result = AttackResult(planted(seed, ACCURACY[(sanitizer, attack)], 10 * salt + len(attack)))
+                    scored = score_attribute(result, _test_truth(seed), attack)
+                    store.commit_cell(record, status="ok", values=scored.values, items=scored.items,
+                                      provenance=provenance)
+            store.commit_cell(_record(sanitizer, "metric", "fixed-utility", seed), status="ok",
+                              values=[MetricValue("utility", UTILITY[sanitizer] + 0.01 * seed,
+                                                  role="utility", primary=True)],
+                              provenance={**PROVENANCE, "run_seed": seed})
+        if floor:
+            store.put_fact("synthfaces", "d1", "smiling", seed, "quick", "leakage_floor", {
+                "truth": truth(seed).numpy(), "predicted": planted(seed, FLOOR_ACCURACY, 99).numpy(),
+                "num_classes": np.array([2])})
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> ResultStore:
-    # Built once: the tests only read it, and committing cells one transaction at a time is the
-    # slow part.
     store = ResultStore(tmp_path_factory.mktemp("store") / "results.db")
-    for seed in SEEDS:
-        offset = SEED_OFFSETS[seed]
-        for sanitizer in SANITIZERS:
-            for attack in ("adversarial-classifier", "linear-probe"):
-                record = _record(sanitizer, "attack", attack, seed)
-                if (sanitizer, attack) in NOT_APPLICABLE:
-                    commit(store, record, status="n/a",
-                           error=f"attack {attack!r} requires ['aux'], which is not available")
-                elif (sanitizer, attack, seed) in FAILED:
-                    commit(store, record, status="error", error=FAILED[(sanitizer, attack, seed)])
-                else:
-                    commit(store, record, status="ok",
-                           values=attack_values(ATTACK_ACCURACY[(sanitizer, attack)] + offset))
-            commit(store, _record(sanitizer, "metric", "fixed-utility", seed), status="ok", values=[
-                MetricValue("utility", UTILITY[sanitizer] + offset, role="utility", primary=True),
-                MetricValue("acc:expression", 0.5 + offset, role="utility")])
-            mse = MSE[sanitizer] * (1 + offset)
-            commit(store, _record(sanitizer, "metric", "distortion", seed), status="ok", values=[
-                MetricValue("mse", mse, better="lower", role="distortion", primary=True),
-                MetricValue("psnr", -10 * math.log10(mse) if mse else 99.0, role="distortion"),
-                MetricValue("ssim", 1.0 - 5 * mse, role="distortion")])
+    _fill(store)
     return store
 
 
 @pytest.fixture(scope="module")
-def board(store: ResultStore):
-    boards = build_leaderboards(store.frame())
-    assert len(boards) == 1
-    return boards[0]
+def board(store):
+    (board,) = boards_from_store(store, standard_check=STANDARD)
+    return board
 
 
-def _column_for(kind: str, plugin: str, metric: str) -> str:
-    """The leaderboard's documented column names."""
-    if kind == "attack":
-        return f"{plugin} {'acc' if metric == 'accuracy' else 'adv'}"
-    return plugin if metric == "utility" else f"{plugin} ({metric})"
+def _cell(board, sanitizer: str, header: str) -> pd.Series:
+    return board.table.set_index(["sanitizer", "column"]).loc[(sanitizer, header)]
 
 
-def _cell(board, sanitizer: str, column: str) -> pd.Series:
-    table = board.table
-    found = table[(table["sanitizer"] == sanitizer) & (table["column"] == column)]
-    assert len(found) == 1, (sanitizer, column)
-    return found.iloc[0]
+def _row(board, sanitizer: str) -> pd.Series:
+    return board.ranking.set_index("sanitizer").loc[sanitizer]
 
 
-def test_means_equal_the_stores_values_averaged_over_seeds(store, board):
-    frame = store.frame()
-    ok = frame[(frame["status"] == "ok") & (frame["role"] != "diagnostic")
-               & ~((frame["kind"] == "metric") & (frame["metric"] == "acc:expression"))]
-    # Cells with an errored seed show "error", so their mean is not compared.
-    errored = frame[frame["status"] == "error"][["sanitizer_label", "plugin_label"]]
-    errored_pairs = set(map(tuple, errored.values))
-    expected = ok.groupby(["sanitizer_label", "kind", "plugin_label", "metric"])["value"].mean()
-    compared = 0
-    for (sanitizer, kind, plugin, metric), mean in expected.items():
-        cell = _cell(board, sanitizer, _column_for(kind, plugin, metric))
-        if (sanitizer, plugin) in errored_pairs:
-            assert cell["status"] == "error" and math.isnan(cell["mean"])
-            continue
-        assert cell["status"] == "ok"
-        assert cell["n_seeds"] == len(SEEDS)
-        assert cell["mean"] == pytest.approx(mean, rel=1e-12, abs=1e-15)
-        compared += 1
-    # utility and mse/psnr/ssim of 3 sanitizers + acc/adv of the 4 attack cells that ran on both seeds
-    assert compared == 3 * 1 + 3 * 3 + 4 * 2
+def _items(store, sanitizer: str, attack: str) -> list[SeedItems]:
+    keys = [f"{sanitizer}|{attack}|{seed}" for seed in SEEDS]
+    found = store.items(keys)
+    return [SeedItems(found[k]["truth"], found[k]["predicted"], 2) for k in keys]
 
 
-def test_interval_over_two_seeds_is_student_t(store, board):
-    frame = store.frame()
-    values = frame[(frame["sanitizer_label"] == "blur(sigma=2.0)")
-                   & (frame["plugin_label"] == "linear-probe") & (frame["metric"] == "advantage")]
-    values = values.sort_values("seed")["value"].to_numpy()
-    assert len(values) == 2
-    mean = values.mean()
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+def test_attack_figures_are_recomputed_from_the_stored_items(store, board):
     cell = _cell(board, "blur(sigma=2.0)", "linear-probe adv")
-    assert cell["ci_low"] == pytest.approx(mean - half, rel=1e-9)
-    assert cell["ci_high"] == pytest.approx(mean + half, rel=1e-9)
-    assert cell["half_width"] == pytest.approx(half, rel=1e-9)
-    assert cell["interval"] == "student-t over seeds"
-    assert any("Student-t" in note for note in board.footnotes)
+    expected = attack_interval(_items(store, "blur(sigma=2.0)", "linear-probe"))
+    assert cell["mean"] == pytest.approx(expected.mean, abs=1e-12)
+    assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((expected.low, expected.high))
+    assert cell["mean"] == pytest.approx(0.5, abs=0.05)  # accuracy 0.75 -> advantage 0.5 (±3 SE)
+    assert "Student-t" in cell["interval"] and cell["n_seeds"] == 3
 
 
-def test_single_seed_uses_the_cells_own_interval(store):
+def test_worst_case_carries_a_simultaneous_interval(store, board):
+    row = _row(board, "blur(sigma=2.0)")
+    expected = worst_case({a: _items(store, "blur(sigma=2.0)", a) for a in (STANDARD, "linear-probe")})
+    assert row["worst_attack"] == "linear-probe" == expected.attack
+    assert (row["worst_case"], row["worst_case_ci_low"], row["worst_case_ci_high"]) == pytest.approx(
+        (expected.mean, expected.low, expected.high))
+    marginal = _cell(board, "blur(sigma=2.0)", "linear-probe adv")
+    # Selecting the worst of two attacks widens the interval beyond that attack's own.
+    assert row["worst_case_ci_high"] - row["worst_case_ci_low"] > marginal["ci_high"] - marginal["ci_low"]
+
+
+def test_tiers_group_rows_that_are_not_significantly_different(board):
+    ranking = board.ranking
+    tiers = dict(zip(ranking["sanitizer"], ranking["tier"]))
+    assert tiers["blackout"] == tiers["noise(std=0.2)"] == 1
+    assert tiers["blur(sigma=2.0)"] > 1 and tiers["identity"] > tiers["blur(sigma=2.0)"]
+    listed = [t for t in ranking["tier"] if pd.notna(t)]
+    assert listed == sorted(listed)
+    # Within tier 1 utility decides: noise keeps more than a black image.
+    assert list(ranking["sanitizer"][:2]) == ["noise(std=0.2)", "blackout"]
+
+
+def test_an_incomplete_row_comes_last_without_tier_or_front(board):
+    last = board.ranking.iloc[-1]
+    assert last["sanitizer"] == "pixelate(block=4)" and last["incomplete"]
+    assert pd.isna(last["tier"]) and last["pareto"] == ""
+    assert board.display().iloc[-1]["worst-case adv"].endswith("*")
+
+
+def test_the_flag_fires_when_the_standard_check_sits_at_the_floor_and_another_attack_leaks(store, board):
+    assert _row(board, "blur(sigma=2.0)")["flag"] == "passes adversarial-classifier, leaks to linear-probe"
+    assert not any(_row(board, s)["flag"] for s in ("identity", "blackout", "noise(std=0.2)"))
+    (unflagged,) = boards_from_store(store, standard_check=None)
+    assert not unflagged.ranking["flag"].astype(bool).any()
+
+
+def test_leaks_is_judged_against_the_floor(board):
+    assert board.floor.mean == pytest.approx(0.1, abs=0.05)  # accuracy 0.55 planted (±3 SE)
+    assert _row(board, "blur(sigma=2.0)")["leaks"] and _row(board, "identity")["leaks"]
+    assert not _row(board, "blackout")["leaks"] and not _row(board, "noise(std=0.2)")["leaks"]
+    assert any(f"leakage floor: {board.floor.mean:.3f}" in line for line in board.footnotes)
+
+
+def test_pareto_marks_use_intervals(board):
+    marks = dict(zip(board.ranking["sanitizer"], board.ranking["pareto"]))
+    # identity keeps the most, noise is among the most private and keeps more than blackout, blur
+    # sits between them: no other row can dominate any of the three.
+    assert marks["identity"] == marks["noise(std=0.2)"] == marks["blur(sigma=2.0)"] == "front"
+    # noise keeps more for sure, but is not more private for sure: blackout is possibly dominated.
+    assert marks["blackout"] == "possible"
+    assert marks["pixelate(block=4)"] == ""
+
+
+def test_accuracy_chance_comes_from_the_train_prior_and_bacc_from_one_over_k(store):
     frame = store.frame()
-    board = build_leaderboards(frame[frame["seed"] == 0])[0]
-    stored = frame[(frame["seed"] == 0) & (frame["sanitizer_label"] == "identity")
-                   & (frame["plugin_label"] == "adversarial-classifier")
-                   & (frame["metric"] == "accuracy")].iloc[0]
-    cell = _cell(board, "identity", "adversarial-classifier acc")
-    assert (cell["mean"], cell["ci_low"], cell["ci_high"], cell["n_seeds"]) == (
-        stored["value"], stored["ci_low"], stored["ci_high"], 1)
-    assert cell["half_width"] == max(stored["value"] - stored["ci_low"],
-                                     stored["ci_high"] - stored["value"])
-    assert any("cell's own 95% interval" in note for note in board.footnotes)
+    values = frame[(frame["metric"] == "accuracy")]
+    assert set(values["chance"]) == {0.6}  # the train prior's largest class, not the test's 0.5
+    assert set(frame.loc[frame["metric"] == "balanced_accuracy", "chance"]) == {0.5}
 
 
-def test_ranking_puts_complete_rows_first_by_worst_case(board):
-    assert list(board.ranking["sanitizer"]) == ["blur(sigma=2.0)", "identity", "pixelate(block=4)"]
-    assert list(board.ranking["rank"]) == [1, 2, 3]
-    assert list(board.display()["#"]) == ["1", "2", "3"]
-
-
-def test_equal_worst_case_is_broken_by_utility(tmp_path):
-    store = ResultStore(tmp_path / "tie.db")
-    for sanitizer, utility in (("a", 0.6), ("b", 0.9), ("c", 0.7)):
-        commit(store, _record(sanitizer, "attack", "adversarial-classifier", 0), status="ok",
-               values=attack_values(0.7))
-        commit(store, _record(sanitizer, "metric", "fixed-utility", 0), status="ok",
-               values=[MetricValue("utility", utility, role="utility", primary=True)])
-    board = build_leaderboards(store.frame())[0]
-    assert list(board.ranking["sanitizer"]) == ["b", "c", "a"]
-    # Same privacy, best utility: only b is on the front.
-    assert list(board.ranking["pareto"]) == [True, False, False]
-
-
-def test_pareto_front_skips_dominated_and_incomplete_rows(board):
-    pareto = dict(zip(board.ranking["sanitizer"], board.ranking["pareto"]))
-    # identity has more leakage and less utility than blur; pixelate is incomplete.
-    assert pareto == {"blur(sigma=2.0)": True, "identity": False, "pixelate(block=4)": False}
-    shown = board.display().set_index("sanitizer")["pareto"]
-    assert shown["blur(sigma=2.0)"] == "✓" and shown["identity"] == ""
-
-
-def test_worst_case_ignores_the_errored_attack_and_is_marked_incomplete(board):
-    worst = _cell(board, "pixelate(block=4)", WORST_CASE)
-    standard = _cell(board, "pixelate(block=4)", "adversarial-classifier adv")
-    assert worst["status"] == "ok" and worst["plugin"] == "adversarial-classifier"
-    assert worst["mean"] == standard["mean"]
-    row = board.ranking.set_index("sanitizer").loc["pixelate(block=4)"]
-    assert bool(row["incomplete"]) and row["worst_attack"] == "adversarial-classifier"
-    shown = board.display().set_index("sanitizer")
-    assert shown.loc["pixelate(block=4)", WORST_CASE].endswith("*")
-    assert not shown.loc["blur(sigma=2.0)", WORST_CASE].endswith("*")
-    assert any("never looks more private because an attack crashed" in n for n in board.footnotes)
-    # n/a is not a failure: identity's worst case is complete.
-    assert not board.ranking.set_index("sanitizer").loc["identity", "incomplete"]
-
-
-def test_worst_case_is_the_largest_advantage(board):
-    for sanitizer in ("identity", "blur(sigma=2.0)"):
-        advantages = board.table[(board.table["sanitizer"] == sanitizer)
-                                 & (board.table["column"].str.endswith(" adv"))
-                                 & (board.table["status"] == "ok")]
-        worst = _cell(board, sanitizer, WORST_CASE)
-        assert worst["mean"] == advantages["mean"].max()
-        assert worst["plugin"] == advantages.loc[advantages["mean"].idxmax(), "plugin"]
-
-
-def test_flag_fires_when_the_standard_check_misses_a_leak(board):
-    flags = dict(zip(board.ranking["sanitizer"], board.ranking["flag"]))
-    standard = _cell(board, "blur(sigma=2.0)", "adversarial-classifier adv")["mean"]
-    worst = _cell(board, "blur(sigma=2.0)", WORST_CASE)["mean"]
-    assert standard <= LOOKS_PRIVATE_MAX_ADVANTAGE and worst >= LEAKS_MIN_ADVANTAGE
-    assert flags == {"blur(sigma=2.0)": "leaks to linear-probe", "identity": "",
-                     "pixelate(block=4)": ""}
-    assert "⚠ leaks to linear-probe" in render([board], "md")
-
-
-def test_error_and_na_render_as_such(board):
-    shown = board.display().set_index("sanitizer")
-    assert shown.loc["pixelate(block=4)", "linear-probe acc"] == "error"
-    assert shown.loc["pixelate(block=4)", "linear-probe adv"] == "error"
-    assert shown.loc["identity", "linear-probe adv"] == "n/a"
-    errors = [n for n in board.notes if n.startswith("error:")]
-    assert errors == ["error: pixelate(block=4) × linear-probe (seed 1): RuntimeError: probe diverged"]
-    markdown = render([board], "md")
-    assert re.search(r"\|\s+error\s+\|", markdown) and re.search(r"\|\s+n/a\s+\|", markdown)
-    assert "probe diverged" in markdown and "Traceback" not in markdown
-
-
-def test_cells_read_mean_plus_minus_half_width(board):
-    shown = board.display().set_index("sanitizer")
-    cell = _cell(board, "blur(sigma=2.0)", "adversarial-classifier acc")
-    assert shown.loc["blur(sigma=2.0)", "adversarial-classifier acc"] == (
-        f"{cell['mean']:.3f} ± {cell['half_width']:.3f}")
-    assert list(shown.columns[:4]) == ["#", "fixed-utility", "distortion (mse)", "distortion (psnr)"]
-
-
-def test_provenance_is_collected_from_the_rows(store, board):
-    provenance = board.provenance
+def test_a_board_without_per_item_results_falls_back_and_says_so(store):
     frame = store.frame()
-    assert provenance["ppbench"] == ["0.1.0"] and provenance["git_commit"] == ["abc1234"]
-    assert provenance["device"] == ["cpu"] and provenance["profile"] == ["quick"]
-    assert provenance["seeds"] == list(SEEDS)
-    assert provenance["created"] == {"first": frame["created_at"].min(),
-                                     "last": frame["created_at"].max()}
-    assert provenance["plugins"]["attack"]["linear-probe"] == [PLUGIN_VERSIONS["linear-probe"]]
-    assert provenance["cells"] == {"total": frame["cell_key"].nunique(), "ok": 21, "error": 1,
-                                   "n/a": 2}
-    assert "ppbench-probes 2.3.0 (plugin v4)" in render([board], "md")
+    (board,) = build_leaderboards(frame, items={}, facts=[], standard_check=STANDARD)
+    assert board.ranking["tier"].isna().all()
+    assert "not simultaneous" in _row(board, "blur(sigma=2.0)")["worst_case_interval"]
+    assert any("lack per-item results" in line for line in board.footnotes)
+    assert any("leakage floor: unknown" in line for line in board.footnotes)
 
 
 @pytest.mark.parametrize("fmt", ["md", "csv", "json", "html"])
@@ -300,13 +238,13 @@ def test_every_format_renders(board, fmt):
         assert "NaN" not in text
         row = next(r for r in parsed[0]["rows"] if r["sanitizer"] == "identity")
         assert row["values"]["linear-probe adv"]["mean"] is None
-        assert row["values"]["adversarial-classifier acc"]["mean"] == pytest.approx(
-            _cell(board, "identity", "adversarial-classifier acc")["mean"], rel=1e-12)
-        assert parsed[0]["provenance"]["seeds"] == list(SEEDS)
+        assert parsed[0]["leakage_floor"]["mean"] == pytest.approx(board.floor.mean)
+        assert parsed[0]["standard_check"] == STANDARD
     if fmt == "html":
         assert text.startswith("<!DOCTYPE html>") and "<table>" in text
     if fmt == "md":
-        assert text.count("\n| ") >= 3 and "**Provenance**" in text
+        assert "| tier |" in text.replace("  ", " ") or "tier" in text.splitlines()[4]
+        assert "⚠ passes adversarial-classifier" in text and "**Provenance**" in text
 
 
 def test_csv_round_trips_the_numbers(board):
@@ -325,41 +263,33 @@ def test_write_leaderboards_names_files_by_dataset_and_task(board, tmp_path):
                                              "synthfaces-smiling.json", "synthfaces-smiling.md"]
 
 
-def test_publish_writes_the_folder(store, tmp_path):
+def test_publish_writes_the_folder_and_is_stable(store, board, tmp_path):
     spec = '[benchmark]\nname = "synthfaces-smiling"\ntasks = ["smiling"]\n'
     out = tmp_path / "leaderboards" / "synthfaces-smiling"
-    paths = publish(store.frame(), spec, out)
+    paths = publish([board], spec, out)
     names = sorted(p.name for p in paths)
     assert names == ["benchmark.toml", "index.html", "leaderboard.csv", "leaderboard.json",
                      "leaderboard.md", "provenance.json", "tradeoff-synthfaces-smiling.png"]
-    assert (out / "benchmark.toml").read_text() == spec
     assert (out / "tradeoff-synthfaces-smiling.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    assert '<img src="tradeoff-synthfaces-smiling.png"' in (out / "index.html").read_text()
-    assert json.loads((out / "provenance.json").read_text())["benchmark"] == "synthfaces-smiling"
     first = {p.name: p.read_bytes() for p in paths if p.suffix != ".png"}
-    publish(store.frame(), spec, out)
+    (again,) = boards_from_store(store, standard_check=STANDARD)
+    publish([again], spec, out)
     assert first == {name: (out / name).read_bytes() for name in first}
 
 
-def test_a_rerun_cell_counts_once_and_a_missing_attack_marks_the_row_incomplete(tmp_path):
+def test_a_rerun_cell_counts_once(tmp_path):
     store = ResultStore(tmp_path / "rerun.db")
-    for sanitizer in ("a", "b"):
-        commit(store, _record(sanitizer, "metric", "fixed-utility", 0), status="ok",
-               values=[MetricValue("utility", 0.8, role="utility", primary=True)])
-        commit(store, _record(sanitizer, "attack", "adversarial-classifier", 0), status="ok",
-               values=attack_values(0.6))
-    commit(store, _record("a", "attack", "linear-probe", 0), status="ok", values=attack_values(0.7))
-    # The same (configuration, plugin, seed) again under a new cell key, as after a version bump.
-    newer = CellRecord(**{**_record("a", "attack", "linear-probe", 0).__dict__,
-                          "cell_key": "a|linear-probe|0|v2"})
-    store.commit_cell(newer, status="ok", values=attack_values(0.9), provenance=_provenance(newer))
+    _fill(store, seeds=(0,), floor=False)
+    record = _record("blur(sigma=2.0)", "attack", "linear-probe", 0)
+    newer = CellRecord(**{**record.__dict__, "cell_key": record.cell_key + "|v2"})
+    scored = score_attribute(AttackResult(truth(0)), _test_truth(0), "linear-probe")
+    store.commit_cell(newer, status="ok", values=scored.values, items=scored.items,
+                      provenance=PROVENANCE)
     frame = store.frame()
     frame.loc[frame["cell_key"] == newer.cell_key, "created_at"] = "9999-01-01T00:00:00Z"
-    board = build_leaderboards(frame)[0]
-    assert _cell(board, "a", "linear-probe acc")["mean"] == 0.9
-    assert _cell(board, "a", "linear-probe acc")["n_seeds"] == 1
+    keys = frame.loc[frame["kind"] == "attack", "cell_key"].unique().tolist()
+    (board,) = build_leaderboards(frame, store.items(keys), store.facts(), STANDARD)
+    assert _cell(board, "blur(sigma=2.0)", "linear-probe adv")["mean"] == pytest.approx(1.0)
     assert any("1 older attempt" in note for note in board.notes)
-    # b never ran linear-probe: its worst case is a lower bound.
-    assert _cell(board, "b", "linear-probe adv")["status"] == "missing"
-    assert board.ranking.set_index("sanitizer").loc["b", "incomplete"]
-    assert board.display().set_index("sanitizer").loc["b", "linear-probe adv"] == "—"
+    # One seed: the interval is a bootstrap over the test items.
+    assert "bootstrap" in _cell(board, "blackout", "linear-probe adv")["interval"]

@@ -85,7 +85,49 @@ def test_registering_a_non_plugin_is_reported():
 
     registry = build_registry(extra_plugins={"bad-register": Plugin()})
     failure = next(f for f in registry.failures if f.plugin == "bad-register")
-    assert "subclass of Sanitizer" in failure.error
+    assert "subclass of ppbench.Sanitizer" in failure.error
+
+
+def _attack_plugin(**attributes):
+    from ppbench import Attack, hookimpl
+
+    attack = type("Declared", (Attack,), {"name": "declared", **attributes})
+
+    class Plugin:
+        @hookimpl
+        def ppbench_register_attacks(self, register):
+            register(attack)
+
+    return Plugin()
+
+
+def test_threat_models_are_identifiers_from_the_one_table():
+    from ppbench.kinds import THREAT_MODELS, ThreatModel
+
+    registry = build_registry(extra_plugins={"vague": _attack_plugin(threat_model="whatever I had")})
+    failure = next(f for f in registry.failures if f.plugin == "vague")
+    assert "unknown threat_model 'whatever I had'" in failure.error
+    assert all(name in failure.error for name in THREAT_MODELS)
+    own = ThreatModel("lab-insider", "holds the lab's raw photos", "informed")
+    registry = build_registry(extra_plugins={"own": _attack_plugin(threat_model=own)})
+    assert "declared" in registry.names("attacks") and not [f for f in registry.failures if f.plugin == "own"]
+    row = next(r for r in describe(registry)["attacks"] if r["name"] == "declared")
+    assert (row["threat_model"], row["knowledge"], row["kind"]) == ("lab-insider", "informed", "attribute")
+
+
+def test_an_unknown_scoring_kind_is_reported_when_the_plugin_loads():
+    registry = build_registry(extra_plugins={"odd": _attack_plugin(kind="telepathy")})
+    failure = next(f for f in registry.failures if f.plugin == "odd")
+    assert "unknown kind 'telepathy'" in failure.error and "attribute" in failure.error
+
+
+def test_every_plugin_kind_has_its_hook_generated_from_the_table():
+    from ppbench import hookspecs
+    from ppbench.kinds import PLUGIN_KINDS
+
+    for kind in PLUGIN_KINDS.values():
+        assert callable(getattr(hookspecs, kind.hook)), kind.hook
+    assert sorted(build_registry().entries) == sorted(PLUGIN_KINDS)
 
 
 def test_ppbench_list_shows_versions_parameters_and_failures(install_plugin_dists):
@@ -97,7 +139,7 @@ def test_ppbench_list_shows_versions_parameters_and_failures(install_plugin_dist
     assert darken["distribution"] == "ppbench-testkit" and darken["version"] == "0.1.0"
     assert darken["params"] == {"strength": 0.5}
     attack = next(r for r in info["attacks"] if r["name"] == "discriminator-attack")
-    assert attack["requires"] == ["discriminator"]
+    assert attack["requires"] == ["discriminator"] and attack["threat_model"] == "white-box"
     assert any(f["plugin"] == "broken" for f in info["failures"])
     text = subprocess.run([sys.executable, "-m", "ppbench.cli", "list"], capture_output=True,
                           text=True, check=True).stdout

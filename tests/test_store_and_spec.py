@@ -13,7 +13,8 @@ from ppbench.store import CellRecord, ResultStore
 
 def record(key: str = "k1") -> CellRecord:
     return CellRecord(key, "tiny", "secret", "secret", "darken", '{"strength":0.5}',
-                      "darken(strength=0.5)", "attack", "threshold", "{}", "threshold", 0, "quick")
+                      "darken(strength=0.5)", "attack", "threshold", "{}", "threshold", 0, "quick",
+                      scoring="attribute", threat_model="informed")
 
 
 def test_a_cell_is_stored_whole_and_replaced_whole(tmp_path):
@@ -28,11 +29,12 @@ def test_a_cell_is_stored_whole_and_replaced_whole(tmp_path):
     row = frame[frame.metric == "accuracy"].iloc[0]
     assert (row.value, row.ci_low, row.ci_high, row.chance, row.is_primary) == (0.8, 0.7, 0.9, 0.5, 1)
     assert row.status == "ok" and row.device == "cpu" and '"ppbench": "0.1.0"' in row.provenance
+    assert (row.scoring, row.threat_model) == ("attribute", "informed")
 
     store.commit_cell(record(), status="error", error="boom")
     frame = store.frame()
     assert len(frame) == 1 and frame.iloc[0].status == "error" and frame.iloc[0].error == "boom"
-    assert math.isnan(frame.iloc[0].value)
+    assert math.isnan(frame.iloc[0].value) and frame.iloc[0].metric == "" and frame.iloc[0].is_primary == 0
     assert store.finished_keys() == {"k1"} and store.finished_keys(("ok",)) == set()
 
 
@@ -44,11 +46,12 @@ def test_an_ok_cell_needs_values_and_non_finite_numbers_become_null(tmp_path):
     assert store.frame().ci_low.isna().all()
 
 
-def test_a_file_that_is_not_a_store_is_named(tmp_path):
+def test_a_file_that_is_not_a_store_is_named_in_one_line(tmp_path):
     bogus = tmp_path / "not-a-db.db"
     bogus.write_text("hello, I am text" * 100)
-    with pytest.raises(RuntimeError, match="not-a-db.db"):
+    with pytest.raises(RuntimeError, match="not-a-db.db") as raised:
         ResultStore(bogus)
+    assert "\n" not in str(raised.value)
 
 
 def test_plugin_arguments_parse_values_and_sweeps():

@@ -28,7 +28,7 @@ class AdversarialClassifier(Attack):
     version = "1"
     description = ("Fresh classifier (SmallCNN for images, MLP for vectors) retrained on sanitized "
                    "train data with the true sensitive label: the papers' standard check.")
-    threat_model = "sanitized train split with true sensitive labels"
+    threat_model = "sanitized-labelled"
 
     def __init__(self, arch: str = "auto", epochs: int | None = None, lr: float = 1e-3,
                  width: int | None = None) -> None:

@@ -19,7 +19,7 @@ class FixedClassifier(Attack):
     description = ("Reference classifier trained on raw train images, applied to sanitized test "
                    "images (a naive, non-adaptive audit).")
     requires = frozenset({RAW_TRAIN})
-    threat_model = "raw train split with labels; no sanitized training data"
+    threat_model = "raw-trained"
 
     def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:
         from ppbench.nn import predict_logits, reference_classifier, task_attributes

@@ -19,7 +19,7 @@ class LinearProbe(Attack):
     version = "1"
     description = ("Logistic regression on average-pooled, standardized pixels of sanitized train "
                    "images with the true sensitive label.")
-    threat_model = "sanitized train split with true sensitive labels"
+    threat_model = "sanitized-labelled"
 
     def __init__(self, pool: int = 2, C: float = 1.0, max_iter: int = 200) -> None:
         if not isinstance(pool, Integral) or isinstance(pool, bool) or pool < 1:

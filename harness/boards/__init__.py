@@ -1,0 +1,1 @@
+"""Leaderboards: statistics, ranking policy, building from the store, rendering."""

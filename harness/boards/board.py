@@ -1,0 +1,198 @@
+"""The leaderboard model: one table per (data set, task, profile), its columns and its rows.
+
+Columns are keyed by structured :class:`ColumnKey` s (kind, plugin label, value name); their
+headers are only for display. ``Leaderboard.table`` is tidy (one row per configuration and column,
+with numbers as numbers) and ``Leaderboard.ranking`` has one row per configuration in board
+order with the figures the ranking policy used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+# The kinds of column, left to right on a board.
+UTILITY, MEASURE, ATTACK, WORST_CASE = "utility", "measure", "attack", "worst case"
+
+TIER = "tier"
+SANITIZER = "sanitizer"
+WORST_ATTACK = "worst attack"
+LEAKS = "leaks"
+PARETO = "pareto"
+FLAG = "flag"
+
+PARETO_TEXT = {"front": "✓", "possible": "(✓)", "": ""}
+
+TIDY_COLUMNS = (
+    "dataset", "task", "sensitive", "profile", "position", "tier", "sanitizer", "column", "kind",
+    "plugin", "value", "threat_model", "role", "better", "mean", "ci_low", "ci_high", "half_width",
+    "n_seeds", "interval", "status", "incomplete", "leaks", "pareto", "flag",
+)
+
+_STATUS_TEXT = {"error": "error", "n/a": "n/a", "missing": "—"}
+
+
+@dataclass(frozen=True)
+class ColumnKey:
+    """What a column holds: a ``kind`` of column, the plugin's label ('' for the worst case) and
+    the name of the stored value ('advantage', 'utility', 'mse'...)."""
+
+    kind: str
+    plugin: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Column:
+    key: ColumnKey
+    header: str
+    plugin_name: str  # the registered name ('' for the worst case)
+    role: str  # utility, distortion, leakage...
+    better: str  # 'higher' or 'lower', for the sanitizer
+    threat_model: str = ""  # an attack column's threat-model identifier
+
+
+@dataclass
+class Figure:
+    """One column's aggregate for one configuration: a mean and its interval."""
+
+    mean: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    n_seeds: int = 0
+    interval: str = ""  # how the interval was computed
+    status: str = "missing"  # ok, error, n/a, missing
+
+    @property
+    def half_width(self) -> float:
+        if not (math.isfinite(self.ci_low) and math.isfinite(self.ci_high)):
+            return math.nan
+        # A bootstrap interval can be asymmetric: show its larger side.
+        return max(self.mean - self.ci_low, self.ci_high - self.mean)
+
+
+@dataclass
+class Leaderboard:
+    dataset: str
+    task: str
+    sensitive: str
+    profile: str
+    slug: str  # file-name stem: "<dataset>-<task>" (plus "-<profile>" when profiles are mixed)
+    columns: list[Column]
+    utility_column: Column | None  # ranked on within a tier, and plotted against the worst case
+    standard_check: str | None  # the attack the spec names as the papers' standard check
+    floor: Figure  # the leakage floor: what the kept utility attributes alone reveal
+    table: pd.DataFrame
+    ranking: pd.DataFrame
+    provenance: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} / {self.task} (sensitive: {self.sensitive})"
+
+    @property
+    def has_attacks(self) -> bool:
+        return any(c.key.kind == ATTACK for c in self.columns)
+
+    def figure(self, sanitizer: str, column: Column) -> pd.Series:
+        return self._by_key.loc[(sanitizer, column.header)]
+
+    @property
+    def _by_key(self) -> pd.DataFrame:
+        return self.table.set_index(["sanitizer", "column"])
+
+    def display(self) -> pd.DataFrame:
+        """The table as shown: one row per configuration, cells as "mean ± half-width" text."""
+        by_key = self._by_key
+        lines = []
+        for row in self.ranking.itertuples(index=False):
+            line: dict[str, str] = {TIER: str(int(row.tier)) if pd.notna(row.tier) else "—",
+                                    SANITIZER: row.sanitizer}
+            for column in self.columns:
+                cell = by_key.loc[(row.sanitizer, column.header)]
+                text = cell_text(cell["mean"], cell["half_width"], cell["status"], column.role)
+                if column.key.kind == WORST_CASE and row.incomplete:
+                    text += "*"
+                line[column.header] = text
+            if self.has_attacks:
+                line[WORST_ATTACK] = row.worst_attack or ""
+                line[LEAKS] = {True: "yes", False: "no"}.get(row.leaks, "")
+                line[PARETO] = PARETO_TEXT[row.pareto]
+                line[FLAG] = f"⚠ {row.flag}" if row.flag else ""
+            lines.append(line)
+        headers = [TIER, SANITIZER] + [c.header for c in self.columns]
+        if self.has_attacks:
+            headers += [WORST_ATTACK, LEAKS, PARETO, FLAG]
+        return pd.DataFrame(lines, columns=headers)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per-configuration records with numbers as numbers (NaN as None), for JSON."""
+        by_key = self._by_key
+        records = []
+        for row in self.ranking.itertuples(index=False):
+            cells = {}
+            for column in self.columns:
+                cell = by_key.loc[(row.sanitizer, column.header)]
+                cells[column.header] = {
+                    "mean": number(cell["mean"]), "ci_low": number(cell["ci_low"]),
+                    "ci_high": number(cell["ci_high"]), "half_width": number(cell["half_width"]),
+                    "n_seeds": int(cell["n_seeds"]), "interval": cell["interval"] or None,
+                    "status": cell["status"],
+                }
+            records.append({"position": int(row.position),
+                            "tier": int(row.tier) if pd.notna(row.tier) else None,
+                            "sanitizer": row.sanitizer, "worst_attack": row.worst_attack or None,
+                            "incomplete": bool(row.incomplete), "leaks": row.leaks,
+                            "pareto": row.pareto or None, "flag": row.flag or None, "values": cells})
+        return records
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset, "task": self.task, "sensitive": self.sensitive,
+            "profile": self.profile, "slug": self.slug,
+            "utility_column": self.utility_column.header if self.utility_column else None,
+            "standard_check": self.standard_check,
+            "leakage_floor": {"mean": number(self.floor.mean), "ci_low": number(self.floor.ci_low),
+                              "ci_high": number(self.floor.ci_high), "n_seeds": self.floor.n_seeds,
+                              "interval": self.floor.interval or None},
+            "columns": [{"header": c.header, "kind": c.key.kind, "plugin": c.key.plugin or None,
+                         "value": c.key.value, "role": c.role, "better": c.better,
+                         "threat_model": c.threat_model or None} for c in self.columns],
+            "rows": self.rows(), "footnotes": self.footnotes, "notes": self.notes,
+            "provenance": self.provenance,
+        }
+
+
+def number(value: Any) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
+
+
+def decimals(value: float, role: str) -> int:
+    """Three decimals; three significant digits for small distortion-like figures (an MSE)."""
+    if role in ("leakage", "utility") or value == 0 or not math.isfinite(value) or abs(value) >= 0.1:
+        return 3
+    return min(6, 2 - math.floor(math.log10(abs(value))))
+
+
+def fixed(value: float, places: int) -> str:
+    text = f"{value:.{places}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def cell_text(mean: float, half_width: float, status: str, role: str) -> str:
+    if status != "ok":
+        return _STATUS_TEXT.get(status, status)
+    if not math.isfinite(mean):
+        return _STATUS_TEXT["missing"]
+    places = decimals(mean, role)
+    text = fixed(mean, places)
+    if math.isfinite(half_width):
+        text += f" ± {fixed(half_width, places)}"
+    return text

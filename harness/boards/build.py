@@ -1,0 +1,304 @@
+"""Building leaderboards from the store: one board per (data set, task, profile).
+
+Columns, left to right: each utility metric's primary value, each other metric's primary value
+(and a distortion metric's other values), each attack's figures (grouped by threat model; the
+scoring kind's primary figure first), and the worst case over attacks. Attack figures are
+recomputed from the per-item results the store keeps, so that the worst case, tiers and the floor
+are judged with paired statistics on the shared test items (:mod:`.statistics`); the ranking
+policy is :mod:`.policy`.
+
+If the store holds two attempts at the same (configuration, plugin, seed), e.g. after a plugin's
+version changed the cell key, the most recent one counts and the notes say how many were set aside.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from ..kinds import ATTACK_KINDS
+from ..provenance import collect_provenance
+from .board import (ATTACK, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, Column, ColumnKey, Figure,
+                    Leaderboard)
+from .notes import footnotes, notes
+from .policy import RowSummary, apply_policy
+from .statistics import (ALPHA, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
+
+FLOOR_FACT = "leakage_floor"
+STUDENT_T = "Student-t over seeds"
+CELL_INTERVAL = "the cell's own"
+
+
+def build_leaderboards(frame: pd.DataFrame, items: Mapping[str, Mapping[str, Any]] | None = None,
+                       facts: Iterable[Any] = (), standard_check: str | None = None) -> list[Leaderboard]:
+    """One leaderboard per (data set, task, profile) of the store's rows (``ResultStore.frame()``).
+
+    ``items`` (``ResultStore.items``) holds each attack cell's per-item truth and predictions and
+    ``facts`` (``ResultStore.facts``) the leakage floor's predictions; without them the board
+    falls back to the stored figures and says so. ``standard_check`` names the attack that the
+    benchmark spec calls the papers' standard check (it decides the flag).
+    """
+    if frame.empty:
+        return []
+    items = items or {}
+    facts = list(facts)
+    profiles_per_task = frame.groupby(["dataset", "task"])["profile"].nunique()
+    boards = []
+    for (dataset, task, profile), rows in frame.groupby(["dataset", "task", "profile"], sort=True):
+        slug = f"{dataset}-{task}"
+        if profiles_per_task[(dataset, task)] > 1:
+            slug += f"-{profile}"
+        boards.append(_build_board(str(dataset), str(task), str(profile), slug,
+                                   rows.reset_index(drop=True), items, facts, standard_check))
+    return boards
+
+
+def boards_from_store(store: Any, cell_keys: Iterable[str] | None = None,
+                      standard_check: str | None = None) -> list[Leaderboard]:
+    """Leaderboards of a :class:`~ppbench.store.ResultStore` (optionally only the given cells)."""
+    frame = store.frame(cell_keys)
+    attack_keys = frame.loc[frame["kind"] == "attack", "cell_key"].unique().tolist()
+    return build_leaderboards(frame, store.items(attack_keys), store.facts(), standard_check)
+
+
+def _latest_attempts(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    cells = rows.drop_duplicates("cell_key")[
+        ["cell_key", "sanitizer_label", "kind", "plugin_label", "seed", "created_at"]]
+    cells = cells.sort_values(["created_at", "cell_key"])
+    latest = cells.drop_duplicates(["sanitizer_label", "kind", "plugin_label", "seed"], keep="last")
+    return rows[rows["cell_key"].isin(set(latest["cell_key"]))], len(cells) - len(latest)
+
+
+def _combined_status(statuses: Sequence[str]) -> str:
+    if not statuses:
+        return "missing"
+    if "error" in statuses:
+        return "error"
+    return "ok" if "ok" in statuses else "n/a"
+
+
+def _columns(rows: pd.DataFrame) -> list[Column]:
+    """The value columns, derived from what the plugins stored."""
+    ok = rows[(rows["status"] == "ok") & (rows["metric"] != "")]
+    utility: list[Column] = []
+    measures: list[Column] = []
+    for label in sorted(rows.loc[rows["kind"] == "metric", "plugin_label"].unique()):
+        mine = ok[(ok["kind"] == "metric") & (ok["plugin_label"] == label)]
+        name = str(rows.loc[rows["plugin_label"] == label, "plugin"].iloc[0])
+        primary = mine[mine["is_primary"] == 1]
+        if primary.empty and mine["metric"].nunique() == 1:
+            primary = mine
+        if primary.empty:  # every cell failed: one column carries its status
+            measures.append(Column(ColumnKey(MEASURE, label, ""), label, name, "", "higher"))
+            continue
+        first = primary.sort_values("metric").iloc[0]
+        role, value = str(first["role"]), str(first["metric"])
+        if role == "utility":
+            utility.append(Column(ColumnKey(UTILITY, label, value), label, name, role, str(first["better"])))
+            continue
+        measures.append(Column(ColumnKey(MEASURE, label, value), f"{label} ({value})", name, role,
+                               str(first["better"])))
+        if role == "distortion":
+            extras = mine[(mine["metric"] != value) & (mine["role"] != "diagnostic")]
+            for extra, values in extras.groupby("metric", sort=True):
+                measures.append(Column(ColumnKey(MEASURE, label, str(extra)), f"{label} ({extra})",
+                                       name, str(values["role"].iloc[0]), str(values["better"].iloc[0])))
+    attacks: list[Column] = []
+    attack_cells = rows[rows["kind"] == "attack"].drop_duplicates("plugin_label")
+    for cell in sorted(attack_cells.itertuples(index=False), key=lambda c: (c.threat_model, c.plugin_label)):
+        kind = ATTACK_KINDS.get(cell.scoring or "attribute", ATTACK_KINDS["attribute"])
+        for value in (kind.primary, "accuracy"):
+            short = {"advantage": "adv", "accuracy": "acc"}.get(value, value)
+            attacks.append(Column(ColumnKey(ATTACK, cell.plugin_label, value),
+                                  f"{cell.plugin_label} {short}", cell.plugin, "leakage", "lower",
+                                  cell.threat_model))
+    worst = [Column(ColumnKey(WORST_CASE, "", "advantage"), "worst-case adv", "", "leakage", "lower")]
+    return utility + measures + attacks + (worst if attacks else [])
+
+
+def _aggregate(values: pd.DataFrame) -> Figure:
+    """Stored values over seeds: Student-t over seeds, or the cell's own interval for one seed."""
+    values = values[values["value"].notna()]
+    seeds = [float(v) for v in values["value"]]
+    if not seeds:
+        return Figure(status="missing")
+    if len(seeds) >= 2:
+        interval = student_t_interval(seeds, ALPHA)
+        return Figure(interval.mean, interval.low, interval.high, len(seeds), STUDENT_T, "ok")
+    only = values.iloc[0]
+    low = math.nan if pd.isna(only["ci_low"]) else float(only["ci_low"])
+    high = math.nan if pd.isna(only["ci_high"]) else float(only["ci_high"])
+    return Figure(seeds[0], low, high, 1, CELL_INTERVAL if math.isfinite(low) else "", "ok")
+
+
+def _seed_items(arrays: Mapping[str, Any] | None, num_classes: int) -> SeedItems | None:
+    if not arrays or "truth" not in arrays or "predicted" not in arrays:
+        return None
+    return SeedItems(arrays["truth"], arrays["predicted"], num_classes)
+
+
+def _floor(rows: pd.DataFrame, facts: list[Any], dataset: str, task: str, profile: str) -> Figure:
+    """The leakage floor over the board's seeds, scored like an attack."""
+    seeds = sorted({int(s) for s in rows["seed"]})
+    data_keys = {json.loads(p).get("data_key") for p in rows["provenance"].dropna() if p}
+    per_seed: dict[int, SeedItems] = {}
+    for fact in facts:
+        if (fact.name == FLOOR_FACT and fact.dataset == dataset and fact.task == task
+                and fact.profile == profile and fact.seed in seeds and fact.data_key in data_keys):
+            per_seed[fact.seed] = SeedItems(fact.arrays["truth"], fact.arrays["predicted"],
+                                            int(fact.arrays["num_classes"][0]))
+    if not per_seed or len(per_seed) < len(seeds):
+        return Figure(status="missing")
+    interval = attack_interval([per_seed[s] for s in seeds], ALPHA)
+    return Figure(interval.mean, interval.low, interval.high, len(seeds), interval.method, "ok")
+
+
+def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.DataFrame,
+                 items: Mapping[str, Mapping[str, Any]], facts: list[Any],
+                 standard_check: str | None) -> Leaderboard:
+    rows, superseded = _latest_attempts(rows)
+    sensitive = str(rows["sensitive"].iloc[0])
+    columns = _columns(rows)
+    sanitizers = sorted(rows["sanitizer_label"].unique())
+    seeds = sorted({int(s) for s in rows["seed"]})
+    cells = rows.drop_duplicates("cell_key")
+    statuses: dict[tuple[str, str, str], list[str]] = {}
+    cell_keys: dict[tuple[str, str], dict[int, str]] = {}
+    for cell in cells.itertuples(index=False):
+        statuses.setdefault((cell.sanitizer_label, cell.kind, cell.plugin_label), []).append(cell.status)
+        if cell.kind == "attack" and cell.status == "ok":
+            cell_keys.setdefault((cell.sanitizer_label, cell.plugin_label), {})[int(cell.seed)] = cell.cell_key
+    ok = rows[(rows["status"] == "ok") & (rows["metric"] != "")].sort_values("seed")
+    stored = {key: group for key, group in
+              ok.groupby(["sanitizer_label", "kind", "plugin_label", "metric"], sort=False)}
+    num_classes = _num_classes(rows)
+
+    def per_seed_items(sanitizer: str, attack: str) -> list[SeedItems] | None:
+        keys = cell_keys.get((sanitizer, attack), {})
+        found = [_seed_items(items.get(keys[s]), num_classes) for s in sorted(keys)]
+        return found if found and all(f is not None for f in found) else None
+
+    figures: dict[tuple[str, str], Figure] = {}
+    summaries: list[RowSummary] = []
+    attack_labels = sorted({c.key.plugin for c in columns if c.key.kind == ATTACK})
+    primary = {c.key.plugin: c for c in columns if c.key.kind == ATTACK and c.key.value != "accuracy"}
+    paired: dict[str, dict[str, list[SeedItems]]] = {}
+    for sanitizer in sanitizers:
+        for column in columns:
+            if column.key.kind == WORST_CASE:
+                continue
+            kind = "attack" if column.key.kind == ATTACK else "metric"
+            status = _combined_status(statuses.get((sanitizer, kind, column.key.plugin), []))
+            figure = Figure(status=status)
+            if status == "ok":
+                per_seed = per_seed_items(sanitizer, column.key.plugin) if (
+                    column.key.kind == ATTACK and column is primary.get(column.key.plugin)) else None
+                if per_seed is not None:
+                    interval = attack_interval(per_seed, ALPHA)
+                    figure = Figure(interval.mean, interval.low, interval.high, len(per_seed),
+                                    interval.method, "ok")
+                else:
+                    values = stored.get((sanitizer, kind, column.key.plugin, column.key.value))
+                    figure = _aggregate(values) if values is not None else Figure(status="missing")
+            figures[(sanitizer, column.header)] = figure
+        summaries.append(_summarise(sanitizer, attack_labels, primary, figures, per_seed_items,
+                                    standard_check, paired))
+    utility_column = next((c for c in columns if c.key.kind == UTILITY), None)
+    for summary in summaries:
+        summary.utility = figures[(summary.sanitizer, utility_column.header)] if utility_column else Figure()
+        figures[(summary.sanitizer, "worst-case adv")] = summary.worst
+    complete = {s.sanitizer: paired[s.sanitizer] for s in summaries
+                if not s.incomplete and s.sanitizer in paired}
+    try:
+        tier_of = tiers(complete, ALPHA) if complete else None
+    except ValueError:
+        tier_of = None  # rows do not share their test items: no paired test is possible
+    floor = _floor(rows, facts, dataset, task, profile)
+    # Cross-validation noise can put an uninformative floor slightly below 0; nothing is below 0.
+    floor_value = max(0.0, floor.mean) if math.isfinite(floor.mean) else 0.0
+    sign = -1.0 if utility_column is not None and utility_column.better == "lower" else 1.0
+    ordered = apply_policy(summaries, tier_of, floor_value, standard_check, sign)
+    table = _tidy_table(dataset, task, sensitive, profile, columns, ordered, figures)
+    ranking = pd.DataFrame([{
+        "position": s.position, "tier": s.tier, "sanitizer": s.sanitizer,
+        "worst_case": s.worst.mean, "worst_case_ci_low": s.worst.ci_low,
+        "worst_case_ci_high": s.worst.ci_high, "worst_case_n_seeds": s.worst.n_seeds,
+        "worst_case_interval": s.worst.interval, "worst_attack": s.worst_attack,
+        "incomplete": s.incomplete, "leaks": s.leaks,
+        "utility": s.utility.mean, "utility_ci_low": s.utility.ci_low,
+        "utility_ci_high": s.utility.ci_high, "utility_n_seeds": s.utility.n_seeds,
+        "pareto": s.pareto, "flag": s.flag,
+    } for s in ordered])
+    ranking["tier"] = ranking["tier"].astype("Int64")
+    board = Leaderboard(dataset=dataset, task=task, sensitive=sensitive, profile=profile, slug=slug,
+                        columns=columns, utility_column=utility_column,
+                        standard_check=standard_check if standard_check in {c.plugin_name for c in columns} else None,
+                        floor=floor, table=table, ranking=ranking,
+                        provenance=collect_provenance(rows), notes=notes(rows, superseded))
+    board.footnotes = footnotes(board, seeds, tiered=tier_of is not None)
+    return board
+
+
+def _num_classes(rows: pd.DataFrame) -> int:
+    """The sensitive attribute's class count, from the stored balanced-accuracy chance (1/K)."""
+    chances = rows.loc[(rows["metric"] == "balanced_accuracy") & rows["chance"].notna(), "chance"]
+    return int(round(1.0 / float(chances.iloc[0]))) if len(chances) else 2
+
+
+def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Column],
+               figures: dict[tuple[str, str], Figure], per_seed_items: Any,
+               standard_check: str | None, paired: dict[str, dict[str, list[SeedItems]]]) -> RowSummary:
+    status = {a: figures[(sanitizer, primary[a].header)].status for a in attack_labels}
+    ran = {a: figures[(sanitizer, primary[a].header)] for a in attack_labels
+           if status[a] == "ok" and math.isfinite(figures[(sanitizer, primary[a].header)].mean)}
+    incomplete = any(s in ("error", "missing") for s in status.values())
+    standard = next((figures[(sanitizer, primary[a].header)] for a in attack_labels
+                     if primary[a].plugin_name == standard_check and a in ran), None)
+    if not ran:
+        worst_status = _combined_status([s for s in status.values() if s != "missing"])
+        return RowSummary(sanitizer, Figure(status=worst_status if attack_labels else "missing"), "",
+                          {}, standard, Figure(), incomplete)
+    per_attack_items = {a: per_seed_items(sanitizer, a) for a in ran}
+    if all(v is not None for v in per_attack_items.values()):
+        try:
+            result = worst_case(per_attack_items, ALPHA)
+        except ValueError:
+            result = None
+        if result is not None:
+            paired[sanitizer] = per_attack_items
+            per_attack = {a: Figure(i.mean, i.low, i.high, ran[a].n_seeds, i.method, "ok")
+                          for a, i in result.per_attack.items()}
+            worst = Figure(result.mean, result.low, result.high, ran[result.attack].n_seeds,
+                           result.method, "ok")
+            return RowSummary(sanitizer, worst, result.attack, per_attack, standard, Figure(), incomplete)
+    # No per-item results (e.g. a store migrated from schema 1): the largest mean with that
+    # attack's own interval, which is not simultaneous; the footnotes say so.
+    attack = max(ran, key=lambda a: (ran[a].mean, a))
+    chosen = ran[attack]
+    worst = Figure(chosen.mean, chosen.ci_low, chosen.ci_high, chosen.n_seeds,
+                   f"{chosen.interval} (not simultaneous)", "ok")
+    return RowSummary(sanitizer, worst, attack, dict(ran), standard, Figure(), incomplete)
+
+
+def _tidy_table(dataset: str, task: str, sensitive: str, profile: str, columns: Sequence[Column],
+                summaries: Sequence[RowSummary], figures: Mapping[tuple[str, str], Figure]) -> pd.DataFrame:
+    records = []
+    for summary in summaries:
+        for column in columns:
+            figure = figures[(summary.sanitizer, column.header)]
+            plugin = summary.worst_attack if column.key.kind == WORST_CASE else column.key.plugin
+            records.append({
+                "dataset": dataset, "task": task, "sensitive": sensitive, "profile": profile,
+                "position": summary.position, "tier": summary.tier, "sanitizer": summary.sanitizer,
+                "column": column.header, "kind": column.key.kind, "plugin": plugin,
+                "value": column.key.value, "threat_model": column.threat_model, "role": column.role,
+                "better": column.better, "mean": figure.mean, "ci_low": figure.ci_low,
+                "ci_high": figure.ci_high, "half_width": figure.half_width,
+                "n_seeds": figure.n_seeds, "interval": figure.interval, "status": figure.status,
+                "incomplete": summary.incomplete, "leaks": summary.leaks, "pareto": summary.pareto,
+                "flag": summary.flag,
+            })
+    return pd.DataFrame(records, columns=list(TIDY_COLUMNS))

@@ -1,0 +1,119 @@
+"""What a board says under its table: how to read every figure (footnotes), and what went wrong
+or was set aside (notes), one line each."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import pandas as pd
+
+from .board import FLAG, LEAKS, PARETO, TIER, WORST_CASE
+from .statistics import ALPHA, N_BOOTSTRAP
+
+if TYPE_CHECKING:
+    from .board import Leaderboard
+
+# Error messages in the notes are cut to one line of this many characters.
+NOTE_WIDTH = 200
+
+
+def _one_line(text: Any) -> str:
+    lines = text.strip().splitlines() if isinstance(text, str) else []
+    line = lines[0] if lines else ""
+    return line if len(line) <= NOTE_WIDTH else line[:NOTE_WIDTH - 1] + "…"
+
+
+def _seed_list(seeds: Iterable[Any]) -> str:
+    ordered = sorted({int(s) for s in seeds})
+    return ("seed " if len(ordered) == 1 else "seeds ") + ", ".join(str(s) for s in ordered)
+
+
+def notes(rows: pd.DataFrame, superseded: int) -> list[str]:
+    """Failures and set-aside results, one line per (sanitizer, message), grouped over seeds."""
+    lines = []
+    cells = rows.drop_duplicates("cell_key")
+    for status in ("error", "n/a"):
+        failed = cells[cells["status"] == status].copy()
+        failed["line"] = failed["error"].map(_one_line)
+        # A sanitizer that does not apply to a data set is n/a for every plugin: say so once.
+        for (sanitizer, line), group in failed.groupby(["sanitizer_label", "line"], sort=True):
+            plugins = ", ".join(sorted(group["plugin_label"].unique()))
+            lines.append(f"{status}: {sanitizer} × {plugins} ({_seed_list(group['seed'])}): "
+                         f"{line or 'no message'}")
+    if superseded:
+        lines.append(f"{superseded} older attempt(s) of cells that were run again are set aside; "
+                     "each (configuration, plugin, seed) counts its latest result.")
+    return lines
+
+
+def _floor_text(board: "Leaderboard") -> str:
+    floor = board.floor
+    if not math.isfinite(floor.mean):
+        return ("leakage floor: unknown (no stored estimate for these seeds); rows are judged "
+                "against 0.")
+    interval = (f" [{floor.ci_low:.3f}, {floor.ci_high:.3f}]"
+                if math.isfinite(floor.ci_low) and math.isfinite(floor.ci_high) else "")
+    return (f"leakage floor: {floor.mean:.3f}{interval}, the advantage with which the kept utility "
+            "attributes alone predict the sensitive one (cross-validated logistic regression on "
+            "the raw train split's labels, scored like an attack). A sanitizer that keeps those "
+            "attributes cannot go below it.")
+
+
+def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[str]:
+    level = f"{100 * (1 - ALPHA):g}%"
+    n = len(seeds)
+    if n >= 3:
+        spread = f"{n} seeds: ± is the half-width of the {level} Student-t interval over seeds."
+    else:
+        spread = (f"{n} seed{'s' if n != 1 else ''}: ± is the larger side of a {level} percentile "
+                  f"bootstrap interval over the test items ({N_BOOTSTRAP} replicates; accuracy: "
+                  "Wilson). Attack training noise across seeds is not in it: publish ≥ 3 seeds.")
+    lines = [f"Cells are means over seeds; {spread}"]
+    if not board.has_attacks:
+        lines.append("No attack has results here, so there is nothing to rank on.")
+        return lines
+    lines.append(
+        "adv is the normalized advantage (bacc − 1/K) / (1 − 1/K) on balanced accuracy (the mean "
+        "per-class recall, chance exactly 1/K whatever the class balance): 0 at chance, 1 for a "
+        "perfect attack. On a binary attribute a classifier below chance leaks too: each half of "
+        "the test items is flipped when the other half scores below chance (cross-fitting, so "
+        "chance stays exactly 0). acc is plain accuracy, chance = the largest class frequency of "
+        "the train split (the known prior).")
+    lines.append(
+        f"{WORST_CASE}: the largest mean advantage over the attacks that ran on the row; its ± is "
+        f"a {level} interval simultaneous over those attacks (max-t over a paired bootstrap of the "
+        "test items, or Bonferroni Student-t with ≥ 3 seeds), so choosing the worst attack after "
+        "the fact does not make a row look leakier or safer than it is.")
+    lines.append(_floor_text(board))
+    lines.append(f"{LEAKS}: yes when the lower end of the worst-case interval lies above the floor.")
+    if tiered:
+        lines.append(
+            f"{TIER}: rows whose worst cases do not differ significantly (one-sided paired bootstrap "
+            f"over the shared test items, α = {ALPHA:g}, each row against its tier's most private "
+            f"row) share a tier; within a tier, rows are ordered by "
+            f"{board.utility_column.header if board.utility_column else 'worst case'}. "
+            "A rank inside a tier would be noise.")
+    else:
+        lines.append(f"{TIER}: — (the rows lack per-item results to test on; they are listed by "
+                     "worst case, which may rank noise).")
+    if board.utility_column is not None:
+        lines.append(f"{PARETO}: ✓ on the privacy–utility front for sure (no other row possibly "
+                     "dominates it, given both intervals); (✓) possibly on it (no row certainly "
+                     "dominates it).")
+    if board.standard_check:
+        lines.append(f"⚠ {FLAG}: the standard check ({board.standard_check}) is consistent with the "
+                     "floor (its interval reaches down to it) while another attack's simultaneous "
+                     "interval lies wholly above it: the row passes the usual audit and leaks.")
+    if board.ranking["incomplete"].any():
+        lines.append("* incomplete: an attack failed (or has not run) on this row, so its worst case "
+                     "covers only the attacks that ran and is a lower bound. Such rows come after "
+                     "the tiers and are never on the front.")
+    statuses = set(board.table["status"])
+    legend = [text for key, text in (("error", "error: a seed of the cell failed (see notes)"),
+                                     ("n/a", "n/a: the attack's requirements are not met"),
+                                     ("missing", "—: not in the store (not run yet)"))
+              if key in statuses]
+    if legend:
+        lines.append("; ".join(legend) + ".")
+    return lines

@@ -1,0 +1,97 @@
+"""The ranking policy: who is listed first, who leaks, who is on the front, who is flagged.
+
+Every decision is made on intervals, never on point estimates alone:
+
+- **tiers**: rows whose worst cases are not significantly different (paired bootstrap over the
+  shared test items, :func:`~ppbench.boards.statistics.tiers`) share a tier; tiers are listed from
+  most to least private and, within a tier, rows are ordered by utility. A rank inside a tier
+  would be noise, so none is shown;
+- **leaks**: the lower end of the row's simultaneous worst-case interval lies above the leakage
+  floor (what the kept utility attributes alone reveal, which no sanitizer that keeps them can
+  remove);
+- **Pareto**: "front" when no other row possibly dominates the row, "possible" when none certainly
+  does (:func:`~ppbench.boards.statistics.pareto_marks`);
+- **flag**: the standard check named by the benchmark spec is consistent with the floor (its
+  interval reaches down to it), while another attack's simultaneous interval lies wholly above it.
+  That is the case ppbench exists for: a sanitizer that passes the usual check and leaks;
+- a row on which an attack failed or has not run is **incomplete**: its worst case covers only the
+  attacks that ran, so it is listed after every complete row, has no tier and is never on the
+  front. A sanitizer never looks more private because an attack crashed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .board import Figure
+from .statistics import Interval, pareto_marks
+
+
+@dataclass
+class RowSummary:
+    sanitizer: str
+    worst: Figure  # simultaneous over the row's attacks
+    worst_attack: str
+    per_attack: dict[str, Figure]  # each attack's interval, simultaneous over the row's attacks
+    standard: Figure | None  # the standard check's own (marginal) figure, when it ran
+    utility: Figure
+    incomplete: bool
+    tier: int | None = None
+    position: int = 0
+    leaks: bool | None = None
+    pareto: str = ""
+    flag: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _finite(value: float) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _interval(figure: Figure, sign: float = 1.0) -> Interval:
+    low, high = sign * figure.ci_low, sign * figure.ci_high
+    return Interval(sign * figure.mean, min(low, high), max(low, high), figure.interval)
+
+
+def apply_policy(rows: list[RowSummary], tiers: dict[str, int] | None, floor: float,
+                 standard_check: str | None, utility_sign: float) -> list[RowSummary]:
+    """Decide tiers, order, leaks, Pareto marks and flags; return the rows in board order.
+
+    ``utility_sign`` is +1 when higher utility is better, −1 when lower is.
+    """
+    complete = [r for r in rows if not r.incomplete and _finite(r.worst.mean)]
+    for row in rows:
+        row.tier = tiers.get(row.sanitizer) if tiers and row in complete else None
+        if _finite(row.worst.ci_low):
+            row.leaks = row.worst.ci_low > floor
+        elif _finite(row.worst.mean):
+            row.leaks = None  # no interval: the board cannot say
+        if standard_check and row.standard is not None and _finite(row.standard.ci_low) \
+                and row.standard.ci_low <= floor:
+            above = [a for a, f in row.per_attack.items()
+                     if a != standard_check and _finite(f.ci_low) and f.ci_low > floor]
+            if above:
+                strongest = max(above, key=lambda a: (row.per_attack[a].mean, a))
+                row.flag = f"passes {standard_check}, leaks to {strongest}"
+
+    eligible = {r.sanitizer: (_interval(r.worst), _interval(r.utility, utility_sign))
+                for r in complete if _finite(r.utility.mean)}
+    marks = pareto_marks(eligible) if eligible else {}
+    for row in rows:
+        row.pareto = marks.get(row.sanitizer, "")
+
+    def order(row: RowSummary) -> tuple:
+        utility = utility_sign * row.utility.mean
+        utility_key = -utility if _finite(utility) else math.inf
+        worst = row.worst.mean if _finite(row.worst.mean) else math.inf
+        if row.tier is not None:
+            return (0, row.tier, utility_key, worst, row.sanitizer)
+        # Without a tier (incomplete, or no per-item results to test with): after every tiered
+        # row, complete before incomplete, the most private first.
+        return (1, row.incomplete, worst, utility_key, row.sanitizer)
+
+    ordered = sorted(rows, key=order)
+    for position, row in enumerate(ordered, start=1):
+        row.position = position
+    return ordered

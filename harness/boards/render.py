@@ -1,0 +1,165 @@
+"""Rendering leaderboards: Markdown pipe tables, the tidy CSV, JSON and a standalone HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+import pandas as pd
+from tabulate import tabulate
+
+from ..provenance import provenance_lines
+from .board import FLAG, PARETO, SANITIZER, TIDY_COLUMNS, TIER, WORST_ATTACK, LEAKS, Leaderboard
+
+Format = Literal["md", "csv", "json", "html"]
+FORMATS: tuple[str, ...] = ("md", "csv", "json", "html")
+EXTENSIONS = {"md": "md", "csv": "csv", "json": "json", "html": "html"}
+
+
+def _alignment(headers: Sequence[str]) -> list[str]:
+    left = {SANITIZER, WORST_ATTACK, FLAG}
+    return ["left" if h in left else "center" if h in (PARETO, LEAKS, TIER) else "right" for h in headers]
+
+
+def render_markdown(boards: Sequence[Leaderboard], *, title: str | None = None,
+                    description: str = "", images: Mapping[str, str] | None = None) -> str:
+    """Pipe tables under a heading per board, with footnotes, notes and provenance. ``images``
+    maps a board's slug to an image path relative to the document (the trade-off plot)."""
+    parts = [f"# {title}\n"] if title else []
+    if description:
+        parts.append(description.strip() + "\n")
+    if not boards:
+        parts.append("No results.\n")
+    for board in boards:
+        shown = board.display()
+        body = [[str(v).replace("|", "\\|") for v in row] for row in shown.itertuples(index=False)]
+        table = tabulate(body, headers=list(shown.columns), tablefmt="pipe",
+                         colalign=_alignment(list(shown.columns)), disable_numparse=True)
+        section = [f"## {board.title}", "", table, ""]
+        section += [f"- {line}" for line in board.footnotes] + [""]
+        if images and board.slug in images:
+            section += [f"![privacy–utility trade-off, {board.title}]({images[board.slug]})", ""]
+        if board.notes:
+            section += ["**Notes**", ""] + [f"- {line}" for line in board.notes] + [""]
+        section += ["**Provenance**", ""] + [f"- {line}" for line in provenance_lines(board.provenance)]
+        parts.append("\n".join(section) + "\n")
+    return "\n".join(parts)
+
+
+def tidy_frame(boards: Sequence[Leaderboard]) -> pd.DataFrame:
+    """Every board's tidy table in one frame (the CSV)."""
+    if not boards:
+        return pd.DataFrame(columns=list(TIDY_COLUMNS))
+    return pd.concat([b.table for b in boards], ignore_index=True)
+
+
+def render_csv(boards: Sequence[Leaderboard]) -> str:
+    # Full precision (no float_format): the CSV's numbers are the store's numbers.
+    return tidy_frame(boards).to_csv(index=False, lineterminator="\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def render_json(boards: Sequence[Leaderboard]) -> str:
+    return json.dumps(_jsonable([b.as_dict() for b in boards]), indent=2, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+th { background: #f3f3f3; }
+td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td:nth-child(2) { text-align: left; }
+tr:nth-child(even) td { background: #fafafa; }
+.footnotes, .notes, .provenance { font-size: 0.85em; color: #444; }
+img { max-width: 100%; border: 1px solid #ddd; }
+""".strip()
+
+
+def render_html(boards: Sequence[Leaderboard], *, title: str = "ppbench leaderboard",
+                description: str = "", images: Mapping[str, str] | None = None,
+                links: Sequence[tuple[str, str]] = ()) -> str:
+    """A standalone page. ``images`` maps a board's slug to an image path relative to the page;
+    ``links`` are (href, text) pairs listed under the title (e.g. the CSV and JSON files)."""
+    esc = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             f"<title>{esc(title)}</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
+             f"<h1>{esc(title)}</h1>"]
+    if description:
+        parts.append(f"<p>{esc(description.strip())}</p>")
+    if links:
+        parts.append("<p>" + " · ".join(f'<a href="{esc(href)}">{esc(text)}</a>'
+                                        for href, text in links) + "</p>")
+    if not boards:
+        parts.append("<p>No results.</p>")
+    for board in boards:
+        shown = board.display()
+        table = str(tabulate(shown.values.tolist(), headers=list(shown.columns), tablefmt="html",
+                             disable_numparse=True))
+        parts += [f'<section id="{esc(board.slug)}">', f"<h2>{esc(board.title)}</h2>", table]
+        parts.append('<ul class="footnotes">' + "".join(f"<li>{esc(n)}</li>" for n in board.footnotes)
+                     + "</ul>")
+        if images and board.slug in images:
+            alt = f"privacy–utility trade-off, {board.title}"
+            parts.append(f'<p><img src="{esc(images[board.slug])}" alt="{esc(alt)}"></p>')
+        if board.notes:
+            parts.append('<h3>Notes</h3><ul class="notes">'
+                         + "".join(f"<li>{esc(n)}</li>" for n in board.notes) + "</ul>")
+        parts.append('<h3>Provenance</h3><ul class="provenance">'
+                     + "".join(f"<li>{esc(line)}</li>" for line in provenance_lines(board.provenance))
+                     + "</ul>")
+        parts.append("</section>")
+    parts += ["</body>", "</html>"]
+    return "\n".join(parts) + "\n"
+
+
+def render(boards: Sequence[Leaderboard], fmt: Format | str = "md", *, title: str | None = None) -> str:
+    """All boards in one document: ``md`` (pipe tables with footnotes and provenance), ``csv`` (the
+    tidy frame, one row per configuration and column), ``json`` (boards with rows and provenance,
+    NaN as null) or ``html`` (a standalone page)."""
+    if fmt == "md":
+        return render_markdown(boards, title=title)
+    if fmt == "csv":
+        return render_csv(boards)
+    if fmt == "json":
+        return render_json(boards)
+    if fmt == "html":
+        return render_html(boards, title=title or "ppbench leaderboard")
+    raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {list(FORMATS)}")
+
+
+def write_leaderboards(boards: Sequence[Leaderboard], out_dir: str | Path,
+                       formats: Iterable[str] = FORMATS) -> list[Path]:
+    """Write ``<slug>.<ext>`` per board and a combined ``leaderboard.<ext>`` per format, where the
+    slug is ``<dataset>-<task>``; returns the paths written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {list(FORMATS)}")
+        ext = EXTENSIONS[fmt]
+        for board in boards:
+            path = out_dir / f"{board.slug}.{ext}"
+            path.write_text(render([board], fmt, title=f"ppbench leaderboard: {board.title}"),
+                            encoding="utf-8")
+            written.append(path)
+        path = out_dir / f"leaderboard.{ext}"
+        path.write_text(render(boards, fmt, title="ppbench leaderboard"), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,315 @@
+"""One job: fit (or load) one sanitizer configuration, then run each of its pending cells.
+
+Every failure is stored against the cells it costs and the job goes on: a cell that raises,
+returns NaN or the wrong shape, or passes its time limit is ``error``; one whose requirements are
+not met is ``n/a``. Each cell is committed to the store the moment it finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .api import (AUX, SANITIZER_CAPABILITIES, CellTimeout, Context, MetricValue, MetricView,
+                  PluginContractError, get_profile)
+from .cache import (FittedSanitizer, SharedModels, file_lock, fitted_path, load_dataset,
+                    load_fitted, save_fitted)
+from .data import DatasetSplits, apply_batched
+from .kinds import ViewInputs, attack_kind
+from .planning import Cell, Job, RunOptions, dataset_identity, dataset_key, derive_seed, fit_key
+from .provenance import cell_provenance
+from .registry import Registry, get_registry
+from .scoring import Scored, WithheldTruth
+from .store import ResultStore
+
+# The name under which the leakage floor's out-of-fold predictions are stored per (task, seed).
+FLOOR_FACT = "leakage_floor"
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Interrupt the block with :class:`CellTimeout` after ``seconds``.
+
+    In the main thread of a POSIX process a timer signal interrupts even a plugin that never
+    checks its deadline; elsewhere the cooperative deadline of the Context is all there is.
+    """
+    usable = (seconds is not None and math.isfinite(seconds) and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise CellTimeout(f"{what}: time limit of {seconds:.0f}s exceeded")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def check_sanitized(images: Any, reference: Any, is_image: bool, source: str) -> Any:
+    """A sanitizer's output, validated against the contract and moved to the CPU."""
+    import torch
+
+    if not isinstance(images, torch.Tensor):
+        raise PluginContractError(f"{source}: transform must return a tensor, got {type(images).__name__}")
+    if images.shape != reference.shape:
+        raise PluginContractError(f"{source}: transform changed the shape from "
+                                  f"{tuple(reference.shape)} to {tuple(images.shape)}")
+    if not images.dtype.is_floating_point:
+        raise PluginContractError(f"{source}: transform must return floats, got {images.dtype}")
+    images = images.detach().to("cpu", torch.float32)
+    if not torch.isfinite(images).all():
+        raise PluginContractError(f"{source}: transform returned NaN or inf values")
+    if is_image:
+        lo, hi = float(images.min()), float(images.max())
+        if lo < -1e-4 or hi > 1 + 1e-4:
+            raise PluginContractError(f"{source}: transformed images must lie in [0, 1], "
+                                      f"found [{lo:.4g}, {hi:.4g}]")
+        images = images.clamp_(0.0, 1.0)
+    return images
+
+
+@dataclass
+class JobReport:
+    fits_computed: int = 0
+    fits_reused: int = 0
+    shared_built: int = 0
+    statuses: dict[str, str] = field(default_factory=dict)  # cell key -> status
+    errors: dict[str, str] = field(default_factory=dict)  # cell key -> message
+
+
+@dataclass
+class RunReport:
+    planned: int = 0
+    skipped: int = 0  # already in the store
+    fits_computed: int = 0
+    fits_reused: int = 0
+    shared_built: int = 0
+    statuses: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    wall_time: float = 0.0
+    cell_keys: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.statuses.values() if s == status)
+
+    def merge(self, job: JobReport) -> None:
+        self.fits_computed += job.fits_computed
+        self.fits_reused += job.fits_reused
+        self.shared_built += job.shared_built
+        self.statuses.update(job.statuses)
+        self.errors.update(job.errors)
+
+    def summary(self) -> str:
+        return (f"{self.planned} cells: {self.skipped} already stored, {len(self.statuses)} run "
+                f"({self.count('ok')} ok, {self.count('error')} error, {self.count('n/a')} n/a); "
+                f"sanitizer fits: {self.fits_computed} computed, {self.fits_reused} from cache; "
+                f"{self.wall_time:.1f}s")
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, (PluginContractError, CellTimeout)):
+        return str(exc)
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def ensure_task_facts(store: ResultStore, registry: Registry, job: Job, splits: DatasetSplits) -> None:
+    """Store, once per (data, task, seed, profile), what the kept utility attributes alone reveal
+    about the sensitive one: out-of-fold predictions from the raw train split's labels, scored
+    later exactly like an attack (the board's leakage floor)."""
+    import numpy as np
+
+    from .boards.statistics import leakage_floor
+
+    key = dataset_key(registry, job.dataset, job.dataset_params)
+    for fact in store.facts(dataset=job.dataset, task=job.task.name, profile=job.profile):
+        if fact.data_key == key and fact.seed == job.seed and fact.name == FLOOR_FACT:
+            return
+    train, task = splits.train, job.task
+    sensitive_classes = train.num_classes(task.sensitive)
+    floor = leakage_floor(
+        {a: train.labels[a].numpy() for a in task.utility},
+        {a: train.num_classes(a) for a in task.utility},
+        train.labels[task.sensitive].numpy(), sensitive_classes,
+        seed=derive_seed(job.seed, "floor", task.key) % 2**32)
+    if floor is None:  # no kept attributes: they reveal nothing
+        truth = train.labels[task.sensitive].numpy()
+        arrays = {"truth": truth, "predicted": np.full_like(truth, int(np.bincount(truth).argmax()))}
+    else:
+        arrays = {"truth": floor.truth, "predicted": floor.predicted}
+    arrays["num_classes"] = np.array([sensitive_classes])
+    store.put_fact(job.dataset, key, task.name, job.seed, job.profile, FLOOR_FACT, arrays)
+
+
+def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] | None = None) -> JobReport:
+    """Fit (or load) one sanitizer configuration and run its pending cells. Never raises for a
+    plugin's fault: every failure is stored against the cells it costs."""
+    registry = get_registry()
+    store = ResultStore(options.store)
+    report = JobReport()
+    profile = get_profile(job.profile)
+    limit = options.time_limit if options.time_limit is not None else profile.cell_time_limit
+    device = options.device
+    dataset_spec = registry.dataset(job.dataset)
+    cache_root = Path(options.cache_dir)
+    # Raw-data models depend on the data and the seed, not on the task: tasks share them.
+    shared = SharedModels(cache_root, {"data": dataset_identity(registry, job.dataset, job.dataset_params),
+                                       "seed": job.seed, "profile": job.profile})
+
+    def finish(cell: Cell, status: str, scored: Scored | None = None, error: str | None = None,
+               wall: float | None = None, cell_seed: int = 0) -> None:
+        store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),
+                          items=scored.items if scored and scored.items else None, error=error,
+                          wall_time=wall, device=device,
+                          provenance=cell_provenance(registry, cell, device, cell_seed))
+        report.statuses[cell.key] = status
+        if error:
+            report.errors[cell.key] = error
+        if on_cell is not None:
+            on_cell(cell, status)
+
+    def context(seed: int, label: str) -> Context:
+        return Context(device=device, profile=profile, seed=seed, time_limit=limit,
+                       show_progress=options.show_progress, shared_store=shared,
+                       shared_seed=derive_seed(job.seed, "shared"), label=label)
+
+    sanitizer_cls = registry.sanitizer(job.sanitizer.name)
+    if dataset_spec.kind not in sanitizer_cls.inputs:
+        for cell in job.cells:
+            finish(cell, "n/a", error=f"sanitizer {job.sanitizer.name!r} does not apply to "
+                                      f"{dataset_spec.kind} data ({job.dataset})")
+        return report
+
+    try:
+        splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed)
+        ensure_task_facts(store, registry, job, splits)
+    except Exception as exc:  # noqa: BLE001 - a broken data set plugin costs its cells only
+        message = f"data set {job.dataset!r} failed to load: {error_text(exc)}"
+        for cell in job.cells:
+            finish(cell, "error", error=message)
+        return report
+
+    fitted: FittedSanitizer | None = None
+    fit_error = None
+    key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed, job.profile)
+    path = fitted_path(cache_root, job.sanitizer.name, key)
+    label = job.label
+    try:
+        with file_lock(path):
+            if path.exists():
+                fitted = load_fitted(path, splits)
+                report.fits_reused += 1
+            else:
+                fitted = _fit(job, sanitizer_cls, splits, context(derive_seed(job.seed, "fit", key),
+                                                                  f"{label} fit"), limit)
+                try:
+                    save_fitted(path, fitted)
+                except Exception as exc:  # noqa: BLE001
+                    raise PluginContractError(f"sanitizer {job.cells[0].sanitizer_label}: its fitted "
+                                              f"state cannot be saved with torch.save ({exc}); keep "
+                                              "it picklable") from None
+                report.fits_computed += 1
+    except Exception as exc:  # noqa: BLE001
+        fit_error = f"sanitizer fit failed: {error_text(exc)}"
+
+    truth = WithheldTruth(job.task, splits.test,
+                      {a: splits.train.class_frequencies(a) for a in splits.train.labels})
+    for cell in job.cells:
+        if fit_error is not None:
+            finish(cell, "error", error=fit_error)
+            continue
+        cell_seed = derive_seed(cell.seed, "cell", cell.key)
+        started = time.monotonic()
+        try:
+            ctx = context(cell_seed, f"{label} {cell.plugin_label}")
+            ctx.seed_everything()
+            with time_limit(limit, f"{cell.kind} {cell.plugin_label}"):
+                if cell.kind == "attack":
+                    outcome = _run_attack(registry, cell, fitted, splits, truth, ctx)
+                else:
+                    outcome = _run_metric(registry, cell, fitted, splits, ctx)
+            wall = time.monotonic() - started
+            if isinstance(outcome, str):
+                finish(cell, "n/a", error=outcome, wall=wall, cell_seed=cell_seed)
+            else:
+                finish(cell, "ok", scored=outcome, wall=wall, cell_seed=cell_seed)
+        except Exception as exc:  # noqa: BLE001 - the plugin's failure costs this cell only
+            finish(cell, "error", error=error_text(exc), wall=time.monotonic() - started,
+                   cell_seed=cell_seed)
+    report.shared_built = shared.built
+    return report
+
+
+def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
+         limit: float | None) -> FittedSanitizer:
+    ctx.seed_everything()
+    sanitizer = sanitizer_cls(**job.sanitizer.kwargs)
+    source = f"sanitizer {job.cells[0].sanitizer_label}"
+    with time_limit(limit, f"{source} fit"):
+        # fit sees the train split only: no attack or test images, no test labels.
+        sanitizer = sanitizer.fit(splits.train, job.task, ctx) or sanitizer
+        batch = ctx.profile.batch_size * 4
+        sanitized = {}
+        for name, split in (("attack", splits.attack), ("test", splits.test)):
+            out = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx), split.images, batch)
+            sanitized[name] = check_sanitized(out, split.images, split.is_image, source)
+    missing = set(sanitizer_cls.capabilities) - {"release"} - set(sanitizer.handles())
+    if missing:
+        raise PluginContractError(f"{source} declares capabilities {sorted(missing)} but handles() "
+                                  "does not provide them")
+    return FittedSanitizer(sanitizer, splits.attack.with_images(sanitized["attack"]),
+                           splits.test.with_images(sanitized["test"]))
+
+
+def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
+                truth: WithheldTruth, ctx: Context) -> Scored | str:
+    attack_cls = registry.attack(cell.plugin.name)
+    kind = attack_kind(attack_cls)
+    sanitizer = fitted.sanitizer
+    missing = (set(attack_cls.requires) & SANITIZER_CAPABILITIES) - set(type(sanitizer).capabilities)
+    if missing:
+        return (f"attack {cell.plugin.name!r} requires {sorted(missing)}, which sanitizer "
+                f"{cell.sanitizer.name!r} does not expose")
+    if AUX in attack_cls.requires and splits.aux is None:
+        return f"attack {cell.plugin.name!r} requires public aux data; data set {cell.dataset!r} has none"
+    view = kind.build_view(ViewInputs(attack_cls, sanitizer, splits, fitted.attack, fitted.test, ctx))
+    result = attack_cls(**cell.plugin.kwargs).run(view, cell.task, ctx)
+    source = f"attack {cell.plugin_label}"
+    if not isinstance(result, kind.result_type):
+        raise PluginContractError(f"{source}: run() must return a {kind.result_type.__name__}, got "
+                                  f"{type(result).__name__}")
+    return kind.score(result, truth, source)
+
+
+def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
+                ctx: Context) -> Scored:
+    metric = registry.metric(cell.plugin.name)(**cell.plugin.kwargs)
+    view = MetricView(raw_train=splits.train, raw_attack=splits.attack, raw_test=splits.test,
+                      sanitized_attack=fitted.attack, sanitized_test=fitted.test)
+    values = metric.run(view, cell.task, ctx)
+    source = f"metric {cell.plugin_label}"
+    if not isinstance(values, list) or not values or not all(isinstance(v, MetricValue) for v in values):
+        raise PluginContractError(f"{source}: run() must return a non-empty list of MetricValue")
+    for v in values:
+        if not math.isfinite(float(v.value)):
+            raise PluginContractError(f"{source}: value {v.name!r} is not finite ({v.value})")
+    primaries = [v for v in values if v.primary]
+    if len(primaries) > 1:
+        raise PluginContractError(f"{source}: {len(primaries)} values are marked primary; mark one")
+    if not primaries and len(values) == 1:
+        values = [MetricValue(**{**values[0].__dict__, "primary": True})]
+    return Scored(values)
