@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from ppbench.runner import RunOptions, plan, run
 from ppbench.spec import SpecError, load_spec
@@ -20,7 +21,7 @@ from ppbench.store import ResultStore
 
 
 def write_spec(path: Path, sanitizers: str, attacks: str, metrics: str = "", seeds: int = 1,
-               seed: int = 0) -> Path:
+               seed: int = 0, dataset: str = "") -> Path:
     path.write_text(textwrap.dedent(f"""
         [benchmark]
         name = "tiny"
@@ -30,7 +31,7 @@ def write_spec(path: Path, sanitizers: str, attacks: str, metrics: str = "", see
 
         [dataset]
         name = "tiny"
-        """) + sanitizers + attacks + metrics)
+        """) + dataset + "\n" + sanitizers + attacks + metrics)
     return path
 
 
@@ -126,6 +127,22 @@ def test_attacks_see_no_test_labels_and_scores_follow_the_sanitizer(testkit, tmp
     assert frame.loc[frame.metric == "accuracy", "chance"].nunique() == 1
     change = frame[frame.metric == "mean_abs_change"].set_index("sanitizer_label").value
     assert change["darken(strength=0.0)"] == 0.0 and change["darken(strength=1.0)"] > 0.1
+
+
+def test_the_adversary_trains_on_the_attack_split_never_on_the_fit_split(testkit, tmp_path):
+    from ppbench.cache import load_dataset
+    from ppbench.registry import get_registry
+
+    spec = write_spec(tmp_path / "s.toml", tables("sanitizers", 'name = "darken"\nstrength = 0.0'),
+                      tables("attacks", 'name = "threshold"'), dataset="n_train = 200\nn_attack = 160")
+    run(load_spec(spec), options(tmp_path))
+    frame = ResultStore(tmp_path / "results.db").frame().set_index("metric")
+    assert frame.loc["diag:attack_items", "value"] == 160
+    splits = load_dataset(get_registry(), "tiny", (("n_attack", 160), ("n_train", 200)), "quick", 0)
+    # darken(strength=0) keeps channel 1: what the adversary got first is the attack split's first item.
+    handed = torch.tensor([frame.loc[f"diag:first_pixel_{i}", "value"] for i in range(4)])
+    assert torch.allclose(handed, splits.attack.images[0, 1].flatten()[:4].double(), atol=1e-6)
+    assert not torch.allclose(handed, splits.train.images[0, 1].flatten()[:4].double(), atol=1e-3)
 
 
 def test_attack_view_withholds_everything_not_granted(testkit, tmp_path):

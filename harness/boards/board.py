@@ -9,7 +9,7 @@ order with the figures the ranking policy used.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -100,11 +100,14 @@ class Leaderboard:
         return any(c.key.kind == ATTACK for c in self.columns)
 
     def figure(self, sanitizer: str, column: Column) -> pd.Series:
-        return self._by_key.loc[(sanitizer, column.header)]
+        """One configuration's figure in one column: mean, interval, seeds, status."""
+        return self._by_key.loc[(sanitizer, column.key.kind, column.key.plugin, column.key.value)]
 
     @property
     def _by_key(self) -> pd.DataFrame:
-        return self.table.set_index(["sanitizer", "column"])
+        # The worst case's plugin varies by row; its key's plugin is ''.
+        table = self.table.assign(plugin=self.table["plugin"].where(self.table["kind"] != WORST_CASE, ""))
+        return table.set_index(["sanitizer", "kind", "plugin", "value"])
 
     def display(self) -> pd.DataFrame:
         """The table as shown: one row per configuration, cells as "mean ± half-width" text."""
@@ -114,7 +117,7 @@ class Leaderboard:
             line: dict[str, str] = {TIER: str(int(row.tier)) if pd.notna(row.tier) else "—",
                                     SANITIZER: row.sanitizer}
             for column in self.columns:
-                cell = by_key.loc[(row.sanitizer, column.header)]
+                cell = by_key.loc[(row.sanitizer, *astuple(column.key))]
                 text = cell_text(cell["mean"], cell["half_width"], cell["status"], column.role)
                 if column.key.kind == WORST_CASE and row.incomplete:
                     text += "*"
@@ -137,7 +140,7 @@ class Leaderboard:
         for row in self.ranking.itertuples(index=False):
             cells = {}
             for column in self.columns:
-                cell = by_key.loc[(row.sanitizer, column.header)]
+                cell = by_key.loc[(row.sanitizer, *astuple(column.key))]
                 cells[column.header] = {
                     "mean": number(cell["mean"]), "ci_low": number(cell["ci_low"]),
                     "ci_high": number(cell["ci_high"]), "half_width": number(cell["half_width"]),

@@ -28,6 +28,7 @@ from .policy import RowSummary, apply_policy
 from .statistics import (ALPHA, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
 
 FLOOR_FACT = "leakage_floor"
+WORST_KEY = ColumnKey(WORST_CASE, "", "advantage")
 STUDENT_T = "Student-t over seeds"
 CELL_INTERVAL = "the cell's own"
 
@@ -115,7 +116,7 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
             attacks.append(Column(ColumnKey(ATTACK, cell.plugin_label, value),
                                   f"{cell.plugin_label} {short}", cell.plugin, "leakage", "lower",
                                   cell.threat_model))
-    worst = [Column(ColumnKey(WORST_CASE, "", "advantage"), "worst-case adv", "", "leakage", "lower")]
+    worst = [Column(WORST_KEY, "worst-case adv", "", "leakage", "lower")]
     return utility + measures + attacks + (worst if attacks else [])
 
 
@@ -181,7 +182,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
         found = [_seed_items(items.get(keys[s]), num_classes) for s in sorted(keys)]
         return found if found and all(f is not None for f in found) else None
 
-    figures: dict[tuple[str, str], Figure] = {}
+    figures: dict[tuple[str, ColumnKey], Figure] = {}
     summaries: list[RowSummary] = []
     attack_labels = sorted({c.key.plugin for c in columns if c.key.kind == ATTACK})
     primary = {c.key.plugin: c for c in columns if c.key.kind == ATTACK and c.key.value != "accuracy"}
@@ -203,13 +204,13 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                 else:
                     values = stored.get((sanitizer, kind, column.key.plugin, column.key.value))
                     figure = _aggregate(values) if values is not None else Figure(status="missing")
-            figures[(sanitizer, column.header)] = figure
+            figures[(sanitizer, column.key)] = figure
         summaries.append(_summarise(sanitizer, attack_labels, primary, figures, per_seed_items,
                                     standard_check, paired))
     utility_column = next((c for c in columns if c.key.kind == UTILITY), None)
     for summary in summaries:
-        summary.utility = figures[(summary.sanitizer, utility_column.header)] if utility_column else Figure()
-        figures[(summary.sanitizer, "worst-case adv")] = summary.worst
+        summary.utility = figures[(summary.sanitizer, utility_column.key)] if utility_column else Figure()
+        figures[(summary.sanitizer, WORST_KEY)] = summary.worst
     complete = {s.sanitizer: paired[s.sanitizer] for s in summaries
                 if not s.incomplete and s.sanitizer in paired}
     try:
@@ -249,13 +250,13 @@ def _num_classes(rows: pd.DataFrame) -> int:
 
 
 def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Column],
-               figures: dict[tuple[str, str], Figure], per_seed_items: Any,
+               figures: dict[tuple[str, ColumnKey], Figure], per_seed_items: Any,
                standard_check: str | None, paired: dict[str, dict[str, list[SeedItems]]]) -> RowSummary:
-    status = {a: figures[(sanitizer, primary[a].header)].status for a in attack_labels}
-    ran = {a: figures[(sanitizer, primary[a].header)] for a in attack_labels
-           if status[a] == "ok" and math.isfinite(figures[(sanitizer, primary[a].header)].mean)}
+    status = {a: figures[(sanitizer, primary[a].key)].status for a in attack_labels}
+    ran = {a: figures[(sanitizer, primary[a].key)] for a in attack_labels
+           if status[a] == "ok" and math.isfinite(figures[(sanitizer, primary[a].key)].mean)}
     incomplete = any(s in ("error", "missing") for s in status.values())
-    standard = next((figures[(sanitizer, primary[a].header)] for a in attack_labels
+    standard = next((figures[(sanitizer, primary[a].key)] for a in attack_labels
                      if primary[a].plugin_name == standard_check and a in ran), None)
     if not ran:
         worst_status = _combined_status([s for s in status.values() if s != "missing"])
@@ -284,11 +285,11 @@ def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Colu
 
 
 def _tidy_table(dataset: str, task: str, sensitive: str, profile: str, columns: Sequence[Column],
-                summaries: Sequence[RowSummary], figures: Mapping[tuple[str, str], Figure]) -> pd.DataFrame:
+                summaries: Sequence[RowSummary], figures: Mapping[tuple[str, ColumnKey], Figure]) -> pd.DataFrame:
     records = []
     for summary in summaries:
         for column in columns:
-            figure = figures[(summary.sanitizer, column.header)]
+            figure = figures[(summary.sanitizer, column.key)]
             plugin = summary.worst_attack if column.key.kind == WORST_CASE else column.key.plugin
             records.append({
                 "dataset": dataset, "task": task, "sensitive": sensitive, "profile": profile,

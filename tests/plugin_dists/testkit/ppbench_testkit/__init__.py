@@ -16,9 +16,10 @@ from ppbench.testing import TOY_ATTRIBUTES, toy_splits
 # --- a tiny data set: channel 0's brightness encodes `secret`, channel 1's encodes `keep` --------
 
 
-def load_tiny(profile, seed, n_train=240, n_test=120, size=8):
-    splits = toy_splits(seed, n_train, n_test, size)
-    return DatasetSplits(train=splits.train, attack=splits.attack, test=splits.test)  # no aux: aux-hungry attacks are n/a
+def load_tiny(profile, seed, n_train=240, n_attack=240, n_test=120, size=8):
+    splits = toy_splits(seed, n_train, n_test, size, n_attack=n_attack)
+    # No aux: aux-hungry attacks are n/a.
+    return DatasetSplits(train=splits.train, attack=splits.attack, test=splits.test)
 
 
 TINY = DatasetSpec(
@@ -27,7 +28,7 @@ TINY = DatasetSpec(
     load=load_tiny,
     attributes=TOY_ATTRIBUTES,
     tasks=(Task("tiny", "secret", "secret", ("keep",)),),
-    params={"n_train": 240, "n_test": 120, "size": 8},
+    params={"n_train": 240, "n_attack": 240, "n_test": 120, "size": 8},
 )
 
 
@@ -95,7 +96,7 @@ def channel_zero_mean(images):
 
 
 class ThresholdAttack(Attack):
-    """Learns a threshold on channel 0's mean from the sanitized train split."""
+    """Learns a threshold on channel 0's mean from the sanitized attack split."""
 
     name = "threshold"
 
@@ -104,8 +105,13 @@ class ThresholdAttack(Attack):
         labels = view.attack.labels[task.sensitive]
         cut = (train_score[labels == 0].mean() + train_score[labels == 1].mean()) / 2
         test_score = view.test.images[:, 0].mean(dim=(1, 2))
+        # Which raw items the adversary was handed: the harness must give it the attack split,
+        # never the sanitizer's fit split (tests compare these with the data set's splits).
+        first = view.attack.images[0, 1].flatten()[:4]
         return AttackResult((test_score > cut).long(),
-                            diagnostics={"test_labels_visible": float(len(view.test.labels))})
+                            diagnostics={"test_labels_visible": float(len(view.test.labels)),
+                                         "attack_items": float(len(view.attack)),
+                                         **{f"first_pixel_{i}": float(v) for i, v in enumerate(first)}})
 
 
 class CrashingAttack(Attack):
