@@ -1,15 +1,18 @@
-"""ppbench.nn: network shapes, the shared training loop, inference helpers, the reference model."""
+"""ppbench.nn: network shapes, the shared training loop (early stopping), inference helpers, and
+the reference classifiers."""
 
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 import torch
 
 from ppbench import Attribute, CellTimeout, Context, ImageSet, Profile
 from ppbench.nn import (MLP, MultiHead, ResNet, SmallCNN, UNet, batch_slices, build_classifier,
-                        iterate_minibatches, predict_logits, reference_classifier, train_classifier)
+                        fit_classifier, iterate_minibatches, predict_logits, reference_classifier,
+                        reference_fit, stratified_split, train_classifier)
 from ppbench.nn.training import accuracy
 
 TINY = Profile("tiny", image_size=16, n_train=256, n_attack=256, n_test=128, n_aux=0,
@@ -156,8 +159,9 @@ def test_training_learns_a_separable_problem_and_reduces_the_loss():
     model = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=0)
     history: list[dict[str, float]] = []
     train_classifier(model, x_train, y_train, ctx, history=history)
-    assert len(history) == TINY.max_epochs
+    assert 1 <= len(history) <= TINY.max_epochs
     assert history[-1]["loss"] < history[0]["loss"]
+    assert {"val_loss", "val_accuracy"} <= set(history[-1])
     assert not model.training
     assert accuracy(predict_logits(model, x_test, ctx), y_test) > 0.9
 
@@ -169,7 +173,7 @@ def test_mlp_learns_gaussian_blobs():
     centres = torch.tensor([[-1.0, 1.0], [1.0, -1.0]])
     points = centres[labels] + 0.5 * torch.randn(512, 2, generator=g)
     model = build_classifier("auto", (2,), 2, seed=0)
-    train_classifier(model, points[:384], labels[:384], ctx, epochs=10, lr=1e-2)
+    train_classifier(model, points[:384], labels[:384], ctx, max_epochs=10, lr=1e-2)
     assert accuracy(predict_logits(model, points[384:], ctx), labels[384:]) > 0.9
 
 
@@ -178,9 +182,9 @@ def test_multihead_training_and_dict_predictions():
     x, y = brightness_images(256, seed=3)
     other = 1 - y  # a second head that is just as learnable
     model = build_classifier("cnn", (3, 16, 16), {"bright": 2, "dark": 2}, width=8, seed=0)
-    history: list[dict[str, float]] = []
-    train_classifier(model, x, {"bright": y, "dark": other}, ctx, history=history)
-    assert {"accuracy:bright", "accuracy:dark"} <= set(history[-1])
+    result = fit_classifier(model, x, {"bright": y, "dark": other}, ctx)
+    assert {"accuracy:bright", "accuracy:dark", "val_accuracy:bright"} <= set(result.history[-1])
+    assert set(result.val_accuracies) == {"bright", "dark"}
     logits = predict_logits(model, x, ctx, batch_size=50)
     assert set(logits) == {"bright", "dark"} and logits["bright"].shape == (256, 2)
     assert accuracy(logits["dark"], other) > 0.9
@@ -192,7 +196,7 @@ def test_training_is_deterministic_for_a_seed():
     def run(seed):
         ctx = tiny_context(seed)
         model = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=seed)
-        train_classifier(model, x, y, ctx, epochs=1, generator=ctx.generator())
+        train_classifier(model, x, y, ctx, max_epochs=1, generator=ctx.generator())
         return predict_logits(model, x, ctx)
 
     assert torch.equal(run(0), run(0))
@@ -205,13 +209,99 @@ def test_targets_must_match_the_images():
         train_classifier(model, torch.rand(10, 3, 16, 16), torch.zeros(9, dtype=torch.long), tiny_context())
 
 
+@pytest.mark.parametrize("option,value", [("max_epochs", 0), ("patience", 0), ("validation", 1.0),
+                                          ("validation", -0.1), ("monitor", "f1"), ("lr", 0.0),
+                                          ("average", 1.0)])
+def test_fit_options_are_validated(option, value):
+    model = build_classifier("mlp", (2,), 2)
+    with pytest.raises(ValueError, match=option):
+        fit_classifier(model, torch.randn(20, 2), torch.arange(20) % 2, tiny_context(), **{option: value})
+
+
 def test_predict_logits_restores_the_training_mode():
     model = build_classifier("cnn", (3, 16, 16), 2, width=8).train()
     predict_logits(model, torch.rand(5, 3, 16, 16), tiny_context())
     assert model.training
 
 
-# --- the shared reference classifier --------------------------------------------------------------
+# --- early stopping -------------------------------------------------------------------------------
+
+
+def test_stratified_split_keeps_class_proportions_and_rare_classes():
+    labels = torch.cat([torch.zeros(90), torch.ones(8), torch.full((2,), 2), torch.full((1,), 3)]).long()
+    train, val = stratified_split(labels, 0.2, torch.Generator().manual_seed(0))
+    assert sorted(torch.cat([train, val]).tolist()) == list(range(len(labels)))  # a partition
+    counts = torch.bincount(labels[val], minlength=4).tolist()
+    assert counts == [18, 2, 1, 0]  # 20% of 90; at least 2 of 8; 1 of 2; a singleton stays in train
+    again = stratified_split(labels, 0.2, torch.Generator().manual_seed(0))
+    assert torch.equal(again[1], val)
+
+
+def circles(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points inside vs outside a circle: not linearly separable, needs several epochs."""
+    g = torch.Generator().manual_seed(seed)
+    points = 2.4 * torch.rand(n, 2, generator=g) - 1.2
+    return points, (points.norm(dim=1) > 0.85).long()
+
+
+def test_early_stopping_stops_before_max_epochs_and_restores_the_best_weights():
+    ctx = tiny_context()
+    x, y = brightness_images(128, seed=6)
+    model = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=0)
+    result = fit_classifier(model, x, y, ctx, max_epochs=40, patience=2)
+    assert result.stopped_early and result.epochs < 40
+    assert result.epochs == result.best_epoch + 1 + 2  # stopped `patience` epochs after the best
+    best = result.history[result.best_epoch]
+    assert all(entry["val_loss"] > best["val_loss"] - 1e-3 for entry in result.history)
+    assert len(result.val_index) == round(0.2 * 64) * 2  # 20% of each class
+    # The returned model is the best epoch's, with the statistics it was validated with.
+    logits = predict_logits(model, x[result.val_index], ctx)
+    assert accuracy(logits, y[result.val_index]) == pytest.approx(best["val_accuracy"])
+    loss = float(torch.nn.functional.cross_entropy(logits, y[result.val_index]))
+    assert loss == pytest.approx(best["val_loss"], rel=1e-4)
+    assert result.val_accuracy == pytest.approx(best["val_accuracy"])
+    assert loss != pytest.approx(result.history[-1]["val_loss"], rel=1e-3)  # not the last epoch's
+
+
+def test_an_under_trained_classifier_is_worse_than_a_converged_one():
+    ctx = tiny_context()
+    x, y = circles(1024, seed=0)
+    x_test, y_test = circles(1000, seed=1)
+
+    def test_accuracy(**options):
+        model = build_classifier("mlp", (2,), 2, seed=0)
+        result = fit_classifier(model, x, y, ctx, batch_size=32, **options)
+        return accuracy(predict_logits(model, x_test, ctx), y_test), result
+
+    one_epoch, _ = test_accuracy(max_epochs=1, validation=None)
+    converged, result = test_accuracy(max_epochs=100, patience=5)
+    assert result.epochs > 5
+    assert converged > 0.95 and converged > one_epoch + 0.1, (one_epoch, converged)
+
+
+def test_validation_none_trains_exactly_max_epochs_on_everything():
+    ctx = tiny_context()
+    x, y = brightness_images(64, seed=7)
+    model = build_classifier("cnn", (3, 16, 16), 2, width=8, seed=0)
+    result = fit_classifier(model, x, y, ctx, max_epochs=2, validation=None)
+    assert result.epochs == 2 and not result.stopped_early
+    assert len(result.train_index) == 64 and len(result.val_index) == 0
+    assert "val_loss" not in result.history[-1] and math.isnan(result.val_accuracy)
+    assert 0.5 <= result.train_accuracy <= 1.0
+
+
+def test_weight_averaging_is_what_gets_returned():
+    ctx = tiny_context()
+    x, y = circles(512, seed=2)
+    plain = build_classifier("mlp", (2,), 2, seed=0)
+    averaged = build_classifier("mlp", (2,), 2, seed=0)
+    fit_classifier(plain, x, y, ctx, max_epochs=3, validation=None, average=None)
+    fit_classifier(averaged, x, y, ctx, max_epochs=3, validation=None, average=0.9)
+    differs = [not torch.equal(a, b) for a, b in zip(plain.parameters(), averaged.parameters())]
+    assert all(differs)
+
+
+# --- the shared reference classifiers -------------------------------------------------------------
 
 
 def raw_split(n: int = 256, seed: int = 5) -> ImageSet:
@@ -222,35 +312,45 @@ def raw_split(n: int = 256, seed: int = 5) -> ImageSet:
                      "parity": Attribute("parity", ("even", "odd"))})
 
 
-def test_reference_classifier_is_cached_once_and_serializable():
+def safe_store(builds: list[dict]):
+    """A shared store that round-trips values through torch.save and the safe torch.load."""
     cache: dict[tuple, object] = {}
-    builds: list[dict] = []
 
     def store(name, build, key):
         cache_key = (name, repr(sorted(key.items())))
         if cache_key not in cache:
             builds.append(dict(key))
-            payload = build()
             buffer = io.BytesIO()
-            torch.save(payload, buffer)  # what an on-disk store does...
+            torch.save(build(), buffer)  # what an on-disk store does...
             buffer.seek(0)
             cache[cache_key] = torch.load(buffer, weights_only=True)  # ...and the safe way back
         return cache[cache_key]
 
-    ctx = tiny_context(shared_store=store)
+    return store
+
+
+def test_reference_classifier_is_cached_once_per_attribute_and_loads_safely():
+    builds: list[dict] = []
+    ctx = tiny_context(shared_store=safe_store(builds))
     raw = raw_split()
-    first = reference_classifier(raw, ["parity", "bright"], ctx)
-    second = reference_classifier(raw, ["bright", "parity"], ctx)
-    assert len(builds) == 1 and builds[0]["attributes"] == ["bright", "parity"]
-    assert isinstance(first, MultiHead) and not first.training
+    first = reference_classifier(raw, "bright", ctx)
+    second = reference_classifier(raw, "bright", ctx)
+    assert len(builds) == 1 and builds[0]["attribute"] == "bright"
+    assert "task" not in builds[0] and builds[0]["n_train"] == 256
+    assert isinstance(first, SmallCNN) and not first.training  # one model per attribute
     assert next(first.parameters()).device.type == "cpu"
     assert first is not second
     for pa, pb in zip(first.parameters(), second.parameters()):
         assert torch.equal(pa, pb)
     logits = predict_logits(first, raw.images, ctx)
-    assert accuracy(logits["bright"], raw.labels["bright"]) > 0.9
+    assert logits.shape == (256, 2)
+    assert accuracy(logits, raw.labels["bright"]) > 0.9
+    fit = reference_fit(raw, "bright", ctx)
+    assert len(builds) == 1 and fit.val_accuracy > 0.9 and fit.epochs >= 1
+    reference_classifier(raw, "parity", ctx)
+    assert [b["attribute"] for b in builds] == ["bright", "parity"]
 
 
 def test_reference_classifier_rejects_missing_labels():
     with pytest.raises(KeyError, match="no labels"):
-        reference_classifier(raw_split(), ["smiling"], tiny_context())
+        reference_classifier(raw_split(), "smiling", tiny_context())

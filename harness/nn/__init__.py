@@ -1,19 +1,23 @@
-"""Shared network blocks and the one training loop that built-in plugins compose.
+"""Shared network blocks, the training loop of the built-in classifiers, and the reference
+classifiers.
 
 Importing this package imports torch; plugin modules import it inside their methods so that
 ``ppbench list`` stays cheap.
 """
 
 from .networks import (CLASSIFIER_KINDS, MLP, BasicBlock, MultiHead, ResNet, SmallCNN, UNet,
-                       build_classifier, conv_bn_relu, resnet10, resnet18, seeded)
-from .reference import reference_classifier, task_attributes
-from .training import (accuracy, apply_model, batch_slices, classification_loss,
-                       iterate_minibatches, predict_logits, recalibrate_batchnorm,
-                       train_classifier)
+                       build_classifier, conv_bn_relu, default_width, resnet10, resnet18, seeded)
+from .reference import (ReferenceClassifier, reference_classifier, reference_classifiers,
+                        reference_fit)
+from .training import (FitResult, accuracy, apply_model, batch_slices, classification_loss,
+                       fit_classifier, iterate_minibatches, predict_logits, recalibrate_batchnorm,
+                       stratified_split, to_device, train_classifier)
 
 __all__ = [
-    "CLASSIFIER_KINDS", "MLP", "BasicBlock", "MultiHead", "ResNet", "SmallCNN", "UNet",
-    "accuracy", "apply_model", "batch_slices", "build_classifier", "classification_loss",
-    "conv_bn_relu", "iterate_minibatches", "predict_logits", "reference_classifier", "resnet10",
-    "recalibrate_batchnorm", "resnet18", "seeded", "task_attributes", "train_classifier",
+    "CLASSIFIER_KINDS", "MLP", "BasicBlock", "FitResult", "MultiHead", "ReferenceClassifier",
+    "ResNet", "SmallCNN", "UNet", "accuracy", "apply_model", "batch_slices", "build_classifier",
+    "classification_loss", "conv_bn_relu", "default_width", "fit_classifier", "iterate_minibatches",
+    "predict_logits", "recalibrate_batchnorm", "reference_classifier", "reference_classifiers",
+    "reference_fit", "resnet10", "resnet18", "seeded", "stratified_split", "to_device",
+    "train_classifier",
 ]

@@ -1,80 +1,137 @@
-"""The reference classifier: one multi-head model trained on RAW train data, shared by every cell.
+"""Reference classifiers: one converged classifier per attribute, trained on RAW train data.
 
 The fixed-classifier attack (a naive audit: apply a classifier trained on raw images to sanitized
-ones) and the fixed-utility metric (Martinsson et al.'s utility score) both use it. It does not
-depend on the sanitizer, so it is trained once per (data set, task, seed) through
-``ctx.shared``; both callers must ask for the same attribute list, the task's sensitive and
-utility attributes (:func:`task_attributes`), so that they hit the same cache entry.
+ones) and the fixed-utility metric (Martinsson et al.'s utility score) both read them. Each
+attribute has a classifier of its own (no trunk shared between attributes: a trunk also trained on
+the sensitive attribute would carry it into every utility head). It does not depend on the
+sanitizer or on the task, so it is trained once per (data set, seed, profile) and attribute
+through ``ctx.shared``, keyed by the attribute, the size and item shape of the raw train split and
+the recipe: the smiling and identity tasks share the ``young`` classifier, and the
+fixed-classifier attack of the smiling task uses the same ``smiling`` classifier as the utility
+metric of any task that keeps smiling.
+
+Training uses the shared loop (:func:`~ppbench.nn.fit_classifier`) with the adversarial
+classifier's recipe: early stopping on a stratified validation split of the raw train split,
+capped by the profile's ``max_epochs`` and ``patience``.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from ..api import Context, Task
+from ..api import Context
 from ..data import ImageSet
-from .networks import build_classifier
-from .training import train_classifier
+from .networks import build_classifier, default_width
+from .training import DEFAULT_AVERAGE, DEFAULT_LR, fit_classifier
 
 # Bump when the architecture or the training recipe changes, so that cached models are retrained.
-REFERENCE_VERSION = "1"
+REFERENCE_VERSION = "2"
 REFERENCE_KIND = "auto"  # SmallCNN for images, MLP for vectors
 SHARED_NAME = "reference-classifier"
+# The adversarial classifier's recipe (see its module for the measurements behind it).
+REFERENCE_LR = DEFAULT_LR
+REFERENCE_AVERAGE = DEFAULT_AVERAGE
 # A generator stream of its own, so that its shuffling does not coincide with an attack's.
 _REFERENCE_STREAM = 7919
 
 
-def task_attributes(task: Task) -> list[str]:
-    """The attribute list every caller passes: the task's sensitive and utility attributes, sorted."""
-    return sorted({task.sensitive, *task.utility})
+@dataclass
+class ReferenceClassifier:
+    """A reference classifier and how its training went (figures on the raw train split's own
+    validation part, in eval mode)."""
+
+    attribute: str
+    model: nn.Module
+    num_classes: int
+    train_accuracy: float
+    val_accuracy: float
+    epochs: int
 
 
-def _train_payload(raw_train: ImageSet, attributes: list[str], ctx: Context) -> dict[str, Any]:
-    head_sizes = {name: raw_train.num_classes(name) for name in attributes}
-    model = build_classifier(REFERENCE_KIND, raw_train.shape, head_sizes, seed=ctx.seed)
-    targets = {name: raw_train.labels[name] for name in attributes}
-    train_classifier(model, raw_train.images, targets, ctx, desc="reference classifier",
-                     generator=ctx.generator(stream=_REFERENCE_STREAM))
-    # Cached as plain tensors and primitives, not as a pickled module: the store may load with
-    # torch.load(weights_only=True), and the cache survives refactors of the module classes.
+def _train_payload(raw_train: ImageSet, attribute: str, ctx: Context) -> dict[str, Any]:
+    num_classes = raw_train.num_classes(attribute)
+    width = default_width(REFERENCE_KIND, raw_train.shape)
+    model = build_classifier(REFERENCE_KIND, raw_train.shape, num_classes, width=width,
+                             seed=ctx.seed)
+    result = fit_classifier(model, raw_train.images, raw_train.labels[attribute], ctx,
+                            lr=REFERENCE_LR, average=REFERENCE_AVERAGE,
+                            desc=f"reference classifier ({attribute})",
+                            generator=ctx.generator(stream=_REFERENCE_STREAM))
+    # Plain tensors, strings and numbers only, not a pickled module: the payload loads with
+    # torch.load(weights_only=True) (tests/test_nn.py checks it), and survives refactors of the
+    # module classes. NaN (no validation part) is stored as None.
     return {
         "version": REFERENCE_VERSION,
         "kind": REFERENCE_KIND,
-        "input_shape": list(raw_train.shape),
-        "head_sizes": head_sizes,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "width": int(width),
+        "attribute": attribute,
+        "input_shape": [int(s) for s in raw_train.shape],
+        "num_classes": int(num_classes),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "train_accuracy": _finite_or_none(result.train_accuracy),
+        "val_accuracy": _finite_or_none(result.val_accuracy),
+        "epochs": int(result.epochs),
     }
 
 
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
 
 def _model_from_payload(payload: dict[str, Any]) -> nn.Module:
-    model = build_classifier(payload["kind"], payload["input_shape"], dict(payload["head_sizes"]))
+    model = build_classifier(payload["kind"], payload["input_shape"], int(payload["num_classes"]),
+                             width=int(payload["width"]))
     model.load_state_dict(payload["state_dict"])
     return model.eval()
 
 
-def reference_classifier(raw_train: ImageSet, attributes: Sequence[str], ctx: Context) -> nn.Module:
-    """A :class:`~ppbench.nn.MultiHead` classifier trained on raw ``raw_train`` for ``attributes``
-    (one head each), on the CPU in eval mode. Cached with ``ctx.shared`` per attribute list,
-    input shape, size of the train split and training recipe; every call returns a fresh module
-    loaded from the cached weights, so callers may move or modify it freely.
-    """
-    names = sorted(set(attributes))
-    missing = [name for name in names if name not in raw_train.labels]
-    if missing:
-        raise KeyError(f"reference classifier: raw train split has no labels {missing}")
+def reference_fit(raw_train: ImageSet, attribute: str, ctx: Context) -> ReferenceClassifier:
+    """The reference classifier of ``attribute`` with its training figures; see
+    :func:`reference_classifier`."""
+    if attribute not in raw_train.labels:
+        raise KeyError(f"reference classifier: raw train split has no labels for {attribute!r}")
     payload = ctx.shared(
         SHARED_NAME,
-        lambda: _train_payload(raw_train, names, ctx),
-        attributes=names,
+        lambda: _train_payload(raw_train, attribute, ctx),
+        attribute=attribute,
         version=REFERENCE_VERSION,
         kind=REFERENCE_KIND,
-        input_shape=list(raw_train.shape),
+        width=default_width(REFERENCE_KIND, raw_train.shape),
+        input_shape=[int(s) for s in raw_train.shape],
         n_train=len(raw_train),
-        epochs=ctx.profile.max_epochs,
+        num_classes=raw_train.num_classes(attribute),
+        max_epochs=ctx.profile.max_epochs,
+        patience=ctx.profile.patience,
         batch_size=ctx.profile.batch_size,
+        lr=REFERENCE_LR,
+        average=REFERENCE_AVERAGE,
     )
-    return _model_from_payload(payload).to(torch.device("cpu"))
+    model = _model_from_payload(payload).to(torch.device("cpu"))
+    nan = float("nan")
+    return ReferenceClassifier(
+        attribute=attribute, model=model, num_classes=int(payload["num_classes"]),
+        train_accuracy=nan if payload["train_accuracy"] is None else payload["train_accuracy"],
+        val_accuracy=nan if payload["val_accuracy"] is None else payload["val_accuracy"],
+        epochs=int(payload["epochs"]))
+
+
+def reference_classifier(raw_train: ImageSet, attribute: str, ctx: Context) -> nn.Module:
+    """A classifier of ``attribute`` trained on the raw ``raw_train`` split, on the CPU in eval
+    mode; it returns logits (N×K).
+
+    Cached with ``ctx.shared`` per attribute (not per task), input shape, size of the train
+    split, class count and training recipe; every call returns a fresh module loaded from the
+    cached weights, so callers may move or modify it freely.
+    """
+    return reference_fit(raw_train, attribute, ctx).model
+
+
+def reference_classifiers(raw_train: ImageSet, attributes: Sequence[str],
+                          ctx: Context) -> dict[str, nn.Module]:
+    """:func:`reference_classifier` for each of ``attributes`` (one model each)."""
+    return {name: reference_classifier(raw_train, name, ctx) for name in dict.fromkeys(attributes)}

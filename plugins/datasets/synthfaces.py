@@ -1,11 +1,17 @@
 """synthfaces: procedural cartoon faces in the spirit of FERG, with CelebA-like attribute correlations.
 
-Every image shows one of ``n_identities`` characters (default 8). An identity owns fixed traits
-drawn from the seed: face shape, skin tone, eye spacing, size and colour, nose, hair style and
-colour, brow weight, a beard for some male characters, and the binary ``male`` trait, which is
-balanced across identities and shapes the jaw, the hair style and the brows. Each image then draws
-an expression out of FERG's seven (anger, disgust, fear, joy, neutral, sadness, surprise) and a set
-of binary attributes from a small generative model (a Bayesian network, below), and finally
+Every image shows one of ``n_identities`` characters (default 50). Identities come in look-alike
+groups of about three of one sex that share what a coarse view shows: skin tone, hair colour, hair
+style and beard, drawn from palettes shared across groups, so that no colour gives an identity
+away (at 50 identities each skin tone and each hair colour belongs to at least three identities,
+as does each pairing of the two). Within a group the finer traits tell its members apart: face
+shape (width, height, jaw), eye spacing, size and colour, nose style and size, brow weight, ear
+size and face markings (none, freckles, or a mole at an identity's own spot). Identity is thus a
+combination of many traits: a classifier reads it from raw images, while pixelation or a strong
+blur leaves mostly the look-alike group. The binary ``male`` trait is balanced across identities
+and shapes the jaw, the hair style and the brows; some male groups wear a beard. Each image then
+draws an expression out of FERG's seven (anger, disgust, fear, joy, neutral, sadness, surprise) and
+a set of binary attributes from a small generative model (a Bayesian network, below), and finally
 nuisance: rotation, translation, scale, lighting gradient, background, clothes and pixel noise.
 
 How each attribute shows in the image:
@@ -18,7 +24,8 @@ How each attribute shows in the image:
 - ``glasses``: frames around both eyes with a bridge and temples;
 - ``young``: smooth, slightly brighter skin; not young: forehead and smile lines, eye bags,
   greyer hair and duller skin;
-- ``male``: squarer jaw, heavier brows, short/bald/curly/spiky hair, sometimes a beard;
+- ``male`` (a trait of the identity): squarer jaw, heavier brows, short/bald/curly/spiky hair,
+  sometimes a beard;
 - expression: brow height and tilt, eye openness, mouth curve and shape.
 
 The generative model (``identity`` uniform; ``male`` a trait of the identity, half the identities)::
@@ -83,6 +90,8 @@ HAIR_STYLES = ("short", "bald", "curly", "spiky", "long", "bangs", "ponytail", "
 MALE_HAIR_STYLES = ("short", "bald", "curly", "spiky")
 FEMALE_HAIR_STYLES = ("long", "bangs", "ponytail", "bun")
 NOSE_STYLES = ("button", "long", "wide", "pointed")
+MARKINGS = ("no markings", "freckles", "mole")
+LOOKALIKE_GROUP_SIZE = 3
 
 # --- the attribute model (see the module docstring for the correlations it produces) -------------
 
@@ -161,27 +170,33 @@ class IdentityTraits:
     """Fixed traits of each identity, one entry per identity (tensors of length n_identities)."""
 
     male: "torch.Tensor"  # bool
+    look: "torch.Tensor"  # the look-alike group: identities in one share the coarse traits below
     face_width: "torch.Tensor"
     face_height: "torch.Tensor"
     jaw_squareness: "torch.Tensor"  # superellipse exponent of the lower face: 2 = round
-    skin: "torch.Tensor"  # n×3
-    hair_style: "torch.Tensor"  # index into HAIR_STYLES
-    hair_colour: "torch.Tensor"  # n×3
+    skin: "torch.Tensor"  # n×3, shared by the look-alike group
+    hair_style: "torch.Tensor"  # index into HAIR_STYLES, shared by the look-alike group
+    hair_colour: "torch.Tensor"  # n×3, shared by the look-alike group
     eye_spacing: "torch.Tensor"
     eye_size: "torch.Tensor"
     eye_colour: "torch.Tensor"  # n×3
     nose_style: "torch.Tensor"  # index into NOSE_STYLES
     nose_size: "torch.Tensor"
     brow_thickness: "torch.Tensor"
-    beard: "torch.Tensor"  # 0 none, 1 stubble, 2 full
+    ear_size: "torch.Tensor"
+    marking: "torch.Tensor"  # index into MARKINGS
+    mole: "torch.Tensor"  # n×2: where the mole sits (face units), for the identities that have one
+    beard: "torch.Tensor"  # 0 none, 1 stubble, 2 full; shared by the look-alike group
 
     def __len__(self) -> int:
         return len(self.male)
 
     def describe(self, index: int) -> str:
         sex = "male" if bool(self.male[index]) else "female"
-        return (f"identity {index}: {sex}, {HAIR_STYLES[int(self.hair_style[index])]} hair, "
-                f"{NOSE_STYLES[int(self.nose_style[index])]} nose")
+        return (f"identity {index} (look {int(self.look[index])}): {sex}, "
+                f"{HAIR_STYLES[int(self.hair_style[index])]} hair, "
+                f"{NOSE_STYLES[int(self.nose_style[index])]} nose, "
+                f"{MARKINGS[int(self.marking[index])]}")
 
 
 @dataclass
@@ -208,16 +223,64 @@ def _generator(seed: int, stream: int) -> "torch.Generator":
 
 
 def _spread_choice(n: int, pool_size: int, generator: "torch.Generator") -> "torch.Tensor":
-    """n indices into a pool, all distinct while n <= pool_size (then every index repeats evenly):
-    distinct identities should not share a hair colour or skin tone unless there are too many."""
+    """n indices into a pool, all distinct while n <= pool_size, then every index repeats evenly."""
     import torch
 
     rounds = [torch.randperm(pool_size, generator=generator) for _ in range(-(-n // pool_size))]
     return torch.cat(rounds)[:n]
 
 
+def _lookalike_groups(male: "torch.Tensor", generator: "torch.Generator") -> "torch.Tensor":
+    """Each identity's look-alike group: identities of one sex dealt at random into groups of
+    LOOKALIKE_GROUP_SIZE (one group larger when the count does not divide; a single group when
+    there are fewer), numbered from 0."""
+    import torch
+
+    look = torch.empty(len(male), dtype=torch.long)
+    first = 0
+    for is_male in (True, False):
+        members = torch.nonzero(male == is_male).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        groups = max(1, len(members) // LOOKALIKE_GROUP_SIZE)
+        look[members] = first + torch.arange(len(members)) % groups
+        first += groups
+    return look
+
+
+def _within_groups(look: "torch.Tensor", pool_size: int, generator: "torch.Generator") -> "torch.Tensor":
+    """Per identity, an index into a pool, distinct within each look-alike group (up to the pool's
+    size), so that look-alikes differ in this trait."""
+    import torch
+
+    picks = torch.empty(len(look), dtype=torch.long)
+    for group in range(int(look.max()) + 1):
+        members = torch.nonzero(look == group).flatten()
+        picks[members] = _spread_choice(len(members), pool_size, generator)
+    return picks
+
+
+def _stratified(look: "torch.Tensor", generator: "torch.Generator") -> "torch.Tensor":
+    """Per identity, a value in [0, 1) drawn so that the members of each look-alike group fall in
+    distinct equal strata (one low, one middle, one high...): look-alikes are spread out."""
+    import torch
+
+    values = torch.empty(len(look))
+    for group in range(int(look.max()) + 1):
+        members = torch.nonzero(look == group).flatten()
+        k = len(members)
+        values[members] = (torch.randperm(k, generator=generator) + torch.rand(k, generator=generator)) / k
+    return values
+
+
 def make_identities(n_identities: int, seed: int) -> IdentityTraits:
-    """The identity traits for a seed. Every split of a data set shares them."""
+    """The identity traits for a seed. Every split of a data set shares them.
+
+    Identities come in look-alike groups of about three of the same sex. A group shares what a
+    coarse view shows (skin tone, hair colour, hair style, beard), drawn from shared palettes so
+    that every colour also belongs to other groups (at 50 identities, each skin tone and each hair
+    colour belongs to at least three identities). Its members differ in the finer traits: face
+    shape, eye spacing, size and colour, nose, brows, ears and face markings.
+    """
     import torch
 
     if n_identities < 2:
@@ -225,44 +288,55 @@ def make_identities(n_identities: int, seed: int) -> IdentityTraits:
     g = _generator(seed, _STREAMS["identities"])
     n = n_identities
 
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(n, generator=g)
-
     # Exactly half the identities (rounded down) are male, in a seeded order, so that the male
     # class stays balanced at any n and the attribute model's correlations hold.
     male = torch.zeros(n, dtype=torch.bool)
     male[torch.randperm(n, generator=g)[: n // 2]] = True
 
-    hair_style = torch.empty(n, dtype=torch.long)
+    # The coarse traits, one draw per look-alike group.
+    look = _lookalike_groups(male, g)
+    n_looks = int(look.max()) + 1
+    look_male = torch.zeros(n_looks, dtype=torch.bool)
+    look_male[look[male]] = True
+    look_style = torch.empty(n_looks, dtype=torch.long)
     for is_male, pool in ((True, MALE_HAIR_STYLES), (False, FEMALE_HAIR_STYLES)):
-        members = torch.nonzero(male == is_male).flatten()
+        members = torch.nonzero(look_male == is_male).flatten()
         picks = _spread_choice(len(members), len(pool), g)
-        hair_style[members] = torch.tensor([HAIR_STYLES.index(pool[int(i)]) for i in picks],
+        look_style[members] = torch.tensor([HAIR_STYLES.index(pool[int(i)]) for i in picks],
                                            dtype=torch.long)
+    look_skin = torch.tensor(_SKIN_TONES)[_spread_choice(n_looks, len(_SKIN_TONES), g)]
+    look_hair = torch.tensor(_HAIR_COLOURS)[_spread_choice(n_looks, len(_HAIR_COLOURS), g)]
+    look_width = 0.80 + 0.18 * torch.rand(n_looks, generator=g)
+    look_height = 1.00 + 0.18 * torch.rand(n_looks, generator=g)
+    beard_draw = torch.rand(n_looks, generator=g)
+    look_beard = torch.where(look_male, (beard_draw > 0.45).long() + (beard_draw > 0.75).long(),
+                             torch.zeros(n_looks, dtype=torch.long))
 
-    skin_index = _spread_choice(n, len(_SKIN_TONES), g)
-    skin = torch.tensor(_SKIN_TONES)[skin_index] + 0.03 * (torch.rand(n, 3, generator=g) - 0.5)
-    hair_colour = torch.tensor(_HAIR_COLOURS)[_spread_choice(n, len(_HAIR_COLOURS), g)]
-    hair_colour = (hair_colour + 0.04 * (torch.rand(n, 3, generator=g) - 0.5)).clamp(0, 1)
-    eye_colour = torch.tensor(_EYE_COLOURS)[torch.randint(len(_EYE_COLOURS), (n,), generator=g)]
-    beard_draw = torch.rand(n, generator=g)
-    beard = torch.where(male, (beard_draw > 0.45).long() + (beard_draw > 0.75).long(),
-                        torch.zeros(n, dtype=torch.long))
+    # The fine traits, spread out within each group.
+    def spread(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * _stratified(look, g)
+
+    side = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    mole = torch.stack([side * spread(0.22, 0.55), spread(0.02, 0.40)], dim=1)
     return IdentityTraits(
         male=male,
-        face_width=uniform(0.80, 0.98) + 0.05 * male,
-        face_height=uniform(1.00, 1.18),
-        jaw_squareness=torch.where(male, uniform(2.8, 4.0), uniform(1.9, 2.3)),
-        skin=skin.clamp(0, 1),
-        hair_style=hair_style,
-        hair_colour=hair_colour,
-        eye_spacing=uniform(0.29, 0.42),
-        eye_size=uniform(0.13, 0.19),
-        eye_colour=eye_colour,
-        nose_style=_spread_choice(n, len(NOSE_STYLES), g),
-        nose_size=uniform(0.8, 1.25),
-        brow_thickness=torch.where(male, uniform(0.065, 0.085), uniform(0.04, 0.055)),
-        beard=beard,
+        look=look,
+        face_width=look_width[look] + spread(-0.025, 0.025) + 0.05 * male,
+        face_height=look_height[look] + spread(-0.025, 0.025),
+        jaw_squareness=torch.where(male, spread(2.8, 4.0), spread(1.9, 2.3)),
+        skin=look_skin[look],
+        hair_style=look_style[look],
+        hair_colour=look_hair[look],
+        eye_spacing=spread(0.29, 0.42),
+        eye_size=spread(0.13, 0.19),
+        eye_colour=torch.tensor(_EYE_COLOURS)[_within_groups(look, len(_EYE_COLOURS), g)],
+        nose_style=_within_groups(look, len(NOSE_STYLES), g),
+        nose_size=spread(0.8, 1.25),
+        brow_thickness=torch.where(male, spread(0.065, 0.085), spread(0.04, 0.055)),
+        ear_size=spread(0.8, 1.3),
+        marking=_within_groups(look, len(MARKINGS), g),
+        mole=mole,
+        beard=look_beard[look],
     )
 
 
@@ -491,8 +565,9 @@ def _render_chunk(factors: Factors, identities: IdentityTraits, size: int,
 
     # Ears, then the face: an ellipse above the eyes' line, a superellipse below it (square jaw
     # for the male identities, a rounded chin otherwise).
-    ear_sdf = torch.minimum(_ellipse(x - rx * 0.97, y + 0.02, 0.13, 0.2),
-                            _ellipse(x + rx * 0.97, y + 0.02, 0.13, 0.2))
+    ear = _column(identities.ear_size[ident])
+    ear_sdf = torch.minimum(_ellipse(x - rx * 0.97, y + 0.02, 0.13 * ear, 0.2 * ear),
+                            _ellipse(x + rx * 0.97, y + 0.02, 0.13 * ear, 0.2 * ear))
     canvas.paint(canvas.coverage(ear_sdf), shade * 0.5 + skin * 0.5)
     power = _column(identities.jaw_squareness[ident])
     lower = (x / rx).abs().clamp_min(1e-6) ** power + (y.clamp_min(0) / ry).abs() ** power
@@ -524,6 +599,24 @@ def _render_chunk(factors: Factors, identities: IdentityTraits, size: int,
     canvas.paint(canvas.stroke(lines, 0.035) * old * face * 0.8, shade * 0.85)
     cheek = torch.minimum(_ellipse(x - rx * 0.56, y - 0.22, 0.2, 0.14), _ellipse(x + rx * 0.56, y - 0.22, 0.2, 0.14))
     canvas.paint(torch.sigmoid(-cheek / 0.06) * on["high_cheekbones"] * 0.7, torch.tensor(_BLUSH).expand(n, 3))
+
+    # Face markings: freckles (dots scattered across the nose and cheeks: one per cell of a
+    # staggered lattice, each moved, sized or left out by a hash of its cell) or a single mole.
+    marking = identities.marking[ident]
+    cell = 0.12
+    column = torch.floor(x / cell)
+    v = y / cell + 0.5 * column
+    row = torch.floor(v)
+    hash_a = torch.frac(torch.sin(column * 12.9898 + row * 78.233) * 43758.5453).abs()
+    hash_b = torch.frac(torch.sin(column * 39.346 + row * 11.135) * 24634.6345).abs()
+    dots = torch.sqrt((x / cell - column - 0.2 - 0.6 * hash_a) ** 2 + (v - row - 0.2 - 0.6 * hash_b) ** 2)
+    dots = dots * cell - 0.022 - 0.016 * hash_b + 0.1 * (hash_a > 0.8)
+    band = _ellipse(x, y - 0.1, rx * 0.64, 0.13)
+    freckles = canvas.coverage(torch.maximum(dots, band)) * _column((marking == 1).float())
+    mole_at = identities.mole[ident]
+    mole = canvas.coverage(_ellipse(x - _column(mole_at[:, 0]), y - _column(mole_at[:, 1]), 0.05, 0.05))
+    mole = mole * _column((marking == 2).float())
+    canvas.paint(freckles * 0.75 + mole * 0.95, shade * 0.55 + torch.tensor([0.06, 0.02, 0.0]))
 
     # Nose.
     nose_size = _column(identities.nose_size[ident])
@@ -716,7 +809,7 @@ TASKS = (
 )
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "n_identities": 8,
+    "n_identities": 50,
     "n_train": None,  # None: the profile's size
     "n_attack": None,
     "n_test": None,
@@ -727,7 +820,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
-def load(profile: Profile, seed: int, n_identities: int = 8, n_train: int | None = None,
+def load(profile: Profile, seed: int, n_identities: int = 50, n_train: int | None = None,
          n_attack: int | None = None, n_test: int | None = None, n_aux: int | None = None, image_size: int | None = None,
          noise_std: float = 0.02, nuisance: float = 1.0) -> DatasetSplits:
     """Generate the train, attack, test and aux splits: the same identities, independent images."""
@@ -759,27 +852,29 @@ def ppbench_register_datasets(register) -> None:
         tasks=TASKS,
         kind="image",
         params=dict(DEFAULT_PARAMS),
-        version="1",
+        version="2",
     ))
 
 
 # --- a picture for readers -----------------------------------------------------------------------
 
 
-def render_grid(path: str, seed: int = 0, n_identities: int = 8, n_columns: int = 10,
-                image_size: int = 64, upscale: int = 2) -> None:
-    """Write a PNG: one row per identity, columns with varied expressions and attributes."""
+def render_grid(path: str, seed: int = 0, n_identities: int = 50, n_rows: int = 8,
+                n_columns: int = 10, image_size: int = 64, upscale: int = 2) -> None:
+    """Write a PNG: one row for each of the first ``n_rows`` identities of a data set with
+    ``n_identities``, columns with varied expressions and attributes."""
     import torch
     from PIL import Image
 
     identities = make_identities(n_identities, seed)
+    n_rows = min(n_rows, n_identities)
     generator = _generator(seed, 99)
     # Draws from the data set's own distribution, so that the attributes of each face are as
     # they co-occur in the data; per row, the first draw of each expression in FERG order, then
     # whatever came next.
     factors = sample_factors(200 * n_identities * n_columns, identities, generator)
     picks = []
-    for index in range(n_identities):
+    for index in range(n_rows):
         mine = torch.nonzero(factors.labels["identity"] == index).flatten()
         chosen = []
         for expression in range(len(EXPRESSIONS)):
@@ -788,7 +883,7 @@ def render_grid(path: str, seed: int = 0, n_identities: int = 8, n_columns: int 
         chosen.extend([i for i in mine.tolist() if i not in chosen][: n_columns - len(chosen)])
         picks.extend(chosen[:n_columns])
     images = render_faces(factors.subset(torch.tensor(picks)), identities, image_size, generator)
-    rows = images.reshape(n_identities, n_columns, 3, image_size, image_size)
+    rows = images.reshape(n_rows, n_columns, 3, image_size, image_size)
     grid = torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
     pixels = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
     image = Image.fromarray(pixels)
@@ -804,13 +899,15 @@ def _main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Render a grid of synthfaces.")
     parser.add_argument("--grid", required=True, help="output PNG path")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--identities", type=int, default=8)
+    parser.add_argument("--identities", type=int, default=DEFAULT_PARAMS["n_identities"],
+                        help="identities in the data set")
+    parser.add_argument("--rows", type=int, default=8, help="show the first ROWS identities")
     parser.add_argument("--columns", type=int, default=10)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--upscale", type=int, default=2)
     args = parser.parse_args(argv)
-    render_grid(args.grid, seed=args.seed, n_identities=args.identities, n_columns=args.columns,
-                image_size=args.size, upscale=args.upscale)
+    render_grid(args.grid, seed=args.seed, n_identities=args.identities, n_rows=args.rows,
+                n_columns=args.columns, image_size=args.size, upscale=args.upscale)
 
 
 if __name__ == "__main__":
