@@ -18,8 +18,12 @@ SMALL_SPEC = textwrap.dedent("""
     name = "small"
     tasks = ["smiling"]
 
+    # Small enough for the suite: 24 px faces and 8 identities, so that the raw-data classifiers
+    # (one per kept attribute, each trained to convergence) take seconds.
     [dataset]
     name = "synthfaces"
+    n_identities = 8
+    image_size = 24
     n_train = 800
     n_attack = 800
     n_test = 400
@@ -46,11 +50,11 @@ SMALL_SPEC = textwrap.dedent("""
     name = "linear-probe"
 
     [[metrics]]
-    name = "fixed-utility"
-
-    [[metrics]]
     name = "distortion"
     """)
+# fixed-utility trains one converged raw-data classifier per kept attribute (minutes on two CPU
+# cores); tests/test_baseline_plugins.py checks it, and the slow sanity-gate test (tests/test_sanity.py)
+# runs it end to end.
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +68,11 @@ def small_run(tmp_path_factory):
 
 def test_every_built_in_cell_runs_and_the_raw_data_models_are_shared(small_run):
     folder, spec, report = small_run
-    assert report.count("ok") == report.planned == 3 * 5, report.errors
+    assert report.count("ok") == report.planned == 3 * 4, report.errors
     assert report.fits_computed == 3
-    # One raw-data classifier per attribute (smiling for the fixed-classifier attack, and each of
-    # the task's six kept attributes for fixed-utility), built once and shared by all three
-    # sanitizers' cells.
-    assert report.shared_built == 7
+    # One raw-data classifier (smiling, for the fixed-classifier attack), built once and shared by
+    # all three sanitizers' cells.
+    assert report.shared_built == 1
 
 
 def test_scores_order_the_baselines_as_they_must(small_run):
@@ -87,8 +90,6 @@ def test_scores_order_the_baselines_as_they_must(small_run):
     blur = advantage.loc["blur(sigma=3.0)"]
     assert blur["fixed-classifier"] < 0.25
     assert max(blur["adversarial-classifier"], blur["linear-probe"]) > blur["fixed-classifier"] + 0.3
-    utility = frame[frame.metric == "utility"].set_index("sanitizer_label").value
-    assert utility["identity"] > utility["blur(sigma=3.0)"] > utility["blackout"]
 
 
 def test_the_cli_prints_the_leaderboard_and_reruns_nothing(small_run, capsys):
@@ -97,7 +98,7 @@ def test_the_cli_prints_the_leaderboard_and_reruns_nothing(small_run, capsys):
                  "--no-progress", "--device", "auto"])
     captured = capsys.readouterr()
     assert code == 0
-    assert "15 already stored, 0 run" in captured.err
+    assert "12 already stored, 0 run" in captured.err
     table_rows = [line for line in captured.out.splitlines() if re.match(r"\|\s+(\d+|—)\s+\|", line)]
     assert len(table_rows) == 3
     assert any("identity" in row for row in table_rows)

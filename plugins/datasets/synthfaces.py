@@ -607,8 +607,9 @@ def _render_chunk(factors: Factors, identities: IdentityTraits, size: int,
     column = torch.floor(x / cell)
     v = y / cell + 0.5 * column
     row = torch.floor(v)
-    hash_a = torch.frac(torch.sin(column * 12.9898 + row * 78.233) * 43758.5453).abs()
-    hash_b = torch.frac(torch.sin(column * 39.346 + row * 11.135) * 24634.6345).abs()
+    # Cheap hashes in [0, 1): fractional parts of irrational multiples (an R2 sequence).
+    hash_a = torch.frac(column * 0.7548777 + row * 0.5698403 + 100.0)
+    hash_b = torch.frac(column * 0.4301597 + row * 0.8864911 + 100.0)
     dots = torch.sqrt((x / cell - column - 0.2 - 0.6 * hash_a) ** 2 + (v - row - 0.2 - 0.6 * hash_b) ** 2)
     dots = dots * cell - 0.022 - 0.016 * hash_b + 0.1 * (hash_a > 0.8)
     band = _ellipse(x, y - 0.1, rx * 0.64, 0.13)
