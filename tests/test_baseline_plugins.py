@@ -222,7 +222,8 @@ def test_adversarial_classifier_returns_probabilities_and_diagnostics(raw):
     assert {"train_accuracy", "val_accuracy", "epochs", "best_epoch"} <= set(result.diagnostics)
     assert 0.9 < result.diagnostics["train_accuracy"] <= 1.0
     assert 0.9 < result.diagnostics["val_accuracy"] <= 1.0
-    assert 1 <= result.diagnostics["best_epoch"] <= result.diagnostics["epochs"] <= 6
+    assert result.diagnostics["best_epoch"] >= 1
+    assert result.diagnostics["best_epoch"] <= result.diagnostics["epochs"] <= 6
     scored = by_name(score_attribute(result, truth(raw), "adversarial-classifier").values)
     assert scored["auc"].value > 0.95  # scores, not just labels, reach the harness
 
