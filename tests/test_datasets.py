@@ -191,7 +191,8 @@ def test_splits_are_distinct_draws_of_the_same_identities(synthfaces):
 def test_every_attribute_visibly_changes_the_face():
     """Render the same draws with one attribute switched off and on: every face changes."""
     from ppbench.plugins.datasets.synthfaces import (BINARY_ATTRIBUTES, EXPRESSIONS, Factors,
-                                             make_identities, render_faces, sample_factors)
+                                                     make_identities, sample_factors)
+    from ppbench.plugins.datasets.synthfaces_render import render_faces
 
     identities = make_identities(8, seed=0)
     factors = sample_factors(128, identities, torch.Generator().manual_seed(0))
