@@ -5,7 +5,7 @@ Every classifier here (:class:`SmallCNN`, :class:`ResNet`, :class:`MLP`) has the
 to it. With ``num_outputs=0`` the head is the identity, so the network is a trunk that
 :class:`MultiHead` can share between several attributes.
 
-Sizes are chosen for small inputs (32×32 on the CPU profile, 64×64 for the paper's scale): no
+Sizes are chosen for small inputs (16×16 to 32×32 on the CPU, 64×64 for the paper's scale): no
 stride-2 stem and no max-pool before the residual stages, and adaptive average pooling at the end
 (global for the ResNets, to a 4×4 grid for :class:`SmallCNN`), so the same network accepts either
 size.

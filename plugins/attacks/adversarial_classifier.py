@@ -31,6 +31,11 @@ points on the seven-class expression, the hardest attribute the reference classi
 8 loses 15. The weight average adds 2 points; the 4×4 head needs 40% fewer epochs. The linear probe,
 converged, reads the blurred smile better still (.953 .936 .928): on such data the CNN is not the
 strongest check, which is why the leaderboard takes the worst case over attacks.
+
+The quick profile has since shrunk to 16×16 images, to keep the default benchmark of three seeds
+under 5 minutes on two cores. The recipe still stops on its own there (6-25 epochs per cell of the
+published board, never at the 30-epoch cap), and the pattern holds: on blur(σ=2) the CNN reaches
+.858 test accuracy on the smile, the converged probe .918.
 """
 
 from __future__ import annotations
