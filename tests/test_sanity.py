@@ -20,9 +20,7 @@ def test_the_bayes_accuracy_of_the_two_gaussians():
     assert bayes_accuracy(1e-3) == pytest.approx(1.0) and bayes_accuracy(1e3) == pytest.approx(0.5, abs=1e-3)
 
 
-# Several minutes on two CPU cores (every gate trains converged classifiers): run with -m slow,
-# or `ppbench check-harness` itself.
-@pytest.mark.slow
+# About 25 s on two idle CPU cores: every gate trains converged classifiers, on small data.
 def test_every_gate_passes(tmp_path):
     gates = check_harness(tmp_path, synthfaces_params=SMALL_FACES, gaussians_params=SMALL_POINTS)
     assert [g.name for g in gates if not g.passed] == [], "\n".join(g.line() for g in gates)
