@@ -3,6 +3,8 @@ and their sanitized splits on disk, and models that do not depend on the sanitiz
 
 Disk entries are written atomically (a temporary file, then a rename) under a file lock, so that
 several workers building the same entry build it once and a killed run never leaves half a file.
+Each entry has a ``.sha256`` file beside it, written after it: an entry whose checksum is missing
+or does not match, or that does not load, is reported with its path, deleted and recomputed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -22,12 +25,66 @@ from .registry import Registry
 from .spec import canonical_json
 
 
+class CorruptEntry(Exception):
+    """A cache entry that cannot be trusted; the caller deletes and recomputes it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cache entry {path} is corrupt ({reason})")
+        self.path = path
+        self.reason = reason
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
 def atomic_save(obj: Any, path: Path) -> None:
+    """Save ``obj`` with torch.save, then its checksum (an entry without one is never trusted)."""
     import torch
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    digest = file_digest(path)
+    _atomic_write(_checksum_path(path), lambda tmp: tmp.write_text(digest + "\n"))
+
+
+def verified_load(path: Path, *, weights_only: bool) -> Any:
+    """torch.load an entry after checking it against its checksum; :class:`CorruptEntry` if the
+    checksum is missing or differs, or the file does not load."""
+    import torch
+
+    try:
+        expected = _checksum_path(path).read_text().strip()
+    except OSError:
+        raise CorruptEntry(path, "no checksum file beside it") from None
+    actual = file_digest(path)
+    if actual != expected:
+        raise CorruptEntry(path, f"checksum {actual[:12]}… differs from the recorded {expected[:12]}…")
+    try:
+        return torch.load(path, weights_only=weights_only)
+    except Exception as exc:  # noqa: BLE001 - whatever unpickling raises, the entry is unusable
+        raise CorruptEntry(path, f"it does not load: {type(exc).__name__}: {exc}") from None
+
+
+def discard(entry: CorruptEntry) -> None:
+    """Report a corrupt entry on stderr, and delete it and its checksum."""
+    print(f"ppbench: {entry}; deleted, recomputing", file=sys.stderr)
+    for path in (entry.path, _checksum_path(entry.path)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 @contextlib.contextmanager
@@ -53,14 +110,15 @@ class SharedModels:
         self.built = 0
 
     def __call__(self, name: str, build: Callable[[], Any], key: dict[str, Any]) -> Any:
-        import torch
-
         digest = hashlib.sha256(canonical_json([self.scope, name, key]).encode()).hexdigest()[:24]
         path = self.root / "shared" / f"{name}-{digest}.pt"
         with file_lock(path):
             if path.exists():
-                # Shared values are built by plugins and may hold any picklable object.
-                return torch.load(path, weights_only=False)
+                try:
+                    # Shared values are built by plugins and may hold any picklable object.
+                    return verified_load(path, weights_only=False)
+                except CorruptEntry as corrupt:
+                    discard(corrupt)
             value = build()
             atomic_save(value, path)
             self.built += 1
@@ -81,9 +139,13 @@ def fitted_path(cache_root: Path, sanitizer: str, key: str) -> Path:
 
 
 def load_fitted(path: Path, splits: DatasetSplits) -> FittedSanitizer:
-    import torch
-
-    state = torch.load(path, weights_only=False)
+    """The cached fit; :class:`CorruptEntry` when the entry fails its checksum or is malformed."""
+    state = verified_load(path, weights_only=False)
+    if not isinstance(state, dict) or not {"sanitizer", "attack", "test"} <= set(state):
+        raise CorruptEntry(path, "not a fitted-sanitizer entry")
+    for name, split in (("attack", splits.attack), ("test", splits.test)):
+        if getattr(state[name], "shape", None) != split.images.shape:
+            raise CorruptEntry(path, f"its sanitized {name} split does not match the data's shape")
     return FittedSanitizer(state["sanitizer"], splits.attack.with_images(state["attack"]),
                            splits.test.with_images(state["test"]))
 
@@ -96,14 +158,24 @@ def save_fitted(path: Path, fitted: FittedSanitizer) -> None:
 _DATA_CACHE: dict[str, DatasetSplits] = {}
 
 
-def load_dataset(registry: Registry, name: str, params: tuple, profile: str, seed: int) -> DatasetSplits:
-    """The splits of a data set, generated or loaded once per process (the last one is kept)."""
+def forget_datasets() -> None:
+    """Drop the data sets held in memory (after a plugin wrote into them): the next
+    :func:`load_dataset` generates or loads them again."""
+    _DATA_CACHE.clear()
+
+
+def load_dataset(registry: Registry, name: str, params: tuple, profile: str, seed: int,
+                 salt: str | None = None) -> DatasetSplits:
+    """The splits of a data set, generated or loaded once per process (the last one is kept).
+
+    ``salt``: a sealed run's secret. The loader's seed then derives from it too, so that nobody
+    without the salt can draw the same items again, whatever they know of the run's seeds."""
     spec = registry.dataset(name)
     merged = {**spec.params, **dict(params)}
-    key = canonical_json([name, merged, spec.version, profile, seed])
+    key = canonical_json([name, merged, spec.version, profile, seed, salt])
     if key not in _DATA_CACHE:
-        splits = spec.load(profile=get_profile(profile), seed=derive_seed(seed, "dataset", name, merged),
-                           **merged)
+        parts = [seed, "dataset", name, merged] + ([{"salt": salt}] if salt else [])
+        splits = spec.load(profile=get_profile(profile), seed=derive_seed(*parts), **merged)
         if not isinstance(splits, DatasetSplits):
             raise TypeError(f"load() must return a DatasetSplits, got {type(splits).__name__}")
         # A loader may refine the registered attributes (e.g. the number of identities is a

@@ -3,16 +3,78 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .spec import BenchmarkSpec, SpecError, load_spec, parse_plugin_arg
+from .cache_admin import CacheError
+from .spec import BenchmarkSpec, PluginConfig, SpecError, load_spec, parse_plugin_arg
+from .store import StoreError
 
 DEFAULT_BENCHMARK = "synthfaces"
+DEVICES = "auto, cpu, cuda, cuda:N"
+
+
+class UsageError(Exception):
+    """A command line argparse refuses (unknown flag, bad value): reported in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line (the usage is one ``--help`` away), raised rather than
+    exiting, so that :func:`main` reports them like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: error: {message} (see `{self.prog} --help`)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
+    return value
+
+
+def device_arg(text: str) -> str:
+    """The device's spelling (auto, cpu, cuda, cuda:N); whether it exists is checked by
+    :func:`check_device` when the command runs."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"unknown device {text}; accepted: {DEVICES}")
+    return text
+
+
+def check_device(text: str) -> str:
+    """The device to run on: ``auto`` resolved, CUDA checked against this machine."""
+    from .planning import resolve_device
+
+    if text.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SpecError(f"--device {text}: this torch ({torch.__version__}) sees no CUDA device on "
+                            f"this machine; use --device cpu or --device auto")
+        count = torch.cuda.device_count()
+        if ":" in text and int(text.split(":")[1]) >= count:
+            raise SpecError(f"--device {text}: this machine has {count} CUDA device(s), "
+                            f"cuda:0 to cuda:{count - 1}")
+    return resolve_device(text)
 
 
 def default_spec_path() -> Path:
@@ -25,35 +87,87 @@ def default_spec_path() -> Path:
                     f"current directory); pass a spec file")
 
 
-def _plugin_args(values: Sequence[str] | None) -> tuple:
+def _registered(registry: Any, kind: str, name: str, where: str) -> Any:
+    try:
+        return registry.get(kind, name).obj
+    except KeyError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+
+
+def check_plugin_params(registry: Any, kind: str, config: PluginConfig, where: str) -> None:
+    """A plugin's parameters are its constructor's keyword arguments (scikit-learn's estimator
+    contract): a name it does not take is reported with the ones it does."""
+    cls = _registered(registry, kind, config.name, where)
+    defaults = cls.param_defaults()
+    takes_any = cls.__init__ is not object.__init__ and any(
+        p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+    unknown = [k for k in config.kwargs if k not in defaults]
+    if unknown and not takes_any:
+        valid = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}"
+                          for k, v in defaults.items()) or "none"
+        raise SpecError(f"{where}: {kind[:-1]} {config.name} has no parameter "
+                        f"{', '.join(unknown)}; its parameters: {valid}")
+
+
+def _plugin_args(registry: Any, kind: str, values: Sequence[str] | None) -> tuple:
     configs = []
     for value in values or ():
-        configs.extend(parse_plugin_arg(value))
+        for config in parse_plugin_arg(value):
+            check_plugin_params(registry, kind, config, f"--{kind[:-1]} {value}")
+            configs.append(config)
     return tuple(dict.fromkeys(configs))
 
 
 def spec_from_args(args: argparse.Namespace) -> BenchmarkSpec:
+    """The spec file (the default benchmark when none is given) with the flags applied. Names and
+    parameters are checked here, before anything runs, and each error names the flag or the
+    spec file at fault."""
+    from .registry import get_registry
+
+    registry = get_registry()
     spec = load_spec(args.spec if args.spec else default_spec_path())
     flags_used = any([args.dataset, args.task, args.sanitizer, args.attack, args.metric])
     overrides: dict[str, Any] = dict(
         tasks=tuple(args.task or ()),
-        sanitizers=_plugin_args(args.sanitizer),
-        attacks=_plugin_args(args.attack),
-        metrics=_plugin_args(args.metric),
+        sanitizers=_plugin_args(registry, "sanitizers", args.sanitizer),
+        attacks=_plugin_args(registry, "attacks", args.attack),
+        metrics=_plugin_args(registry, "metrics", args.metric),
         seeds=args.seeds, seed=args.seed, profile=args.profile,
     )
     if args.dataset and args.dataset != spec.dataset:
-        from .registry import get_registry
-
-        dataset = get_registry().dataset(args.dataset)
+        dataset = _registered(registry, "datasets", args.dataset, f"--dataset {args.dataset}")
         overrides.update(dataset=args.dataset, dataset_params=(),
                          tasks=tuple(args.task or ()) or tuple(t.name for t in dataset.tasks))
     spec = spec.with_overrides(**overrides)
+    dataset = _registered(registry, "datasets", spec.dataset, f"{spec.source}: [dataset] name")
+    known_tasks = [t.name for t in dataset.tasks]
+    for task in spec.tasks:
+        if task not in known_tasks:
+            where = f"--task {task}" if args.task else f"{spec.source}: [benchmark] tasks"
+            raise SpecError(f"{where}: data set {spec.dataset} has no task {task}; its tasks: "
+                            f"{', '.join(known_tasks) or 'none'}")
+    for kind, flag in (("sanitizers", args.sanitizer), ("attacks", args.attack),
+                       ("metrics", args.metric)):
+        if not flag:  # the spec file's own entries
+            for config in getattr(spec, kind):
+                check_plugin_params(registry, kind, config, f"{spec.source}: [[{kind}]] {config.name}")
     if spec.standard_check and spec.standard_check not in {c.name for c in spec.attacks}:
         spec = replace(spec, standard_check=None)  # --attack left the standard check out
     if flags_used:
         spec = spec.with_overrides(source=f"{spec.source} + flags")
     return spec
+
+
+def check_rerun(spec: BenchmarkSpec, names: Sequence[str] | None) -> tuple[str, ...]:
+    """``--rerun`` names attacks or metrics of the run."""
+    plugins = list(dict.fromkeys(c.name for c in (*spec.attacks, *spec.metrics)))
+    for name in names or ():
+        if name not in plugins:
+            what = (" (a sanitizer's fit is reused from the cache: bump its version or run "
+                    "`ppbench cache prune`)" if name in {c.name for c in spec.sanitizers} else "")
+            raise SpecError(f"--rerun {name}: not an attack or metric of this run{what}; its "
+                            f"attacks and metrics: {', '.join(plugins) or 'none'}")
+    return tuple(dict.fromkeys(names or ()))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -93,16 +207,28 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .boards.build import boards_from_store
     from .boards.render import render
-    from .runner import RunOptions, resolve_device, run
-    from .store import ResultStore
+    from .cache_admin import check_cache_dir, resolve_cache_dir
+    from .runner import RunOptions, plan, run
+    from .store import ResultStore, check_store
 
+    # Every input is checked before any work: the spec and flags, the device, the store and the
+    # cache folder (a read-only store would otherwise fail only when the first cell is committed).
     spec = spec_from_args(args)
-    options = RunOptions(store=args.store, cache_dir=args.cache, device=resolve_device(args.device),
+    plan(spec)
+    rerun = check_rerun(spec, args.rerun)
+    device = check_device(args.device)
+    check_store(args.store, write=True)
+    cache = resolve_cache_dir(args.cache)
+    check_cache_dir(cache)
+    options = RunOptions(store=args.store, cache_dir=str(cache), device=device,
                          show_progress=not args.no_progress, time_limit=args.time_limit)
     print(f"ppbench: benchmark {spec.name!r} ({spec.source}), profile {spec.profile}, "
-          f"{spec.seeds} seed(s), device {options.device}, store {args.store}", file=sys.stderr)
+          f"{spec.seeds} seed(s), device {options.device}, store {args.store}, cache {cache}",
+          file=sys.stderr)
+    if rerun:
+        print(f"ppbench: recomputing the stored cells of {', '.join(rerun)}", file=sys.stderr)
     report = run(spec, options, executor=args.executor, workers=args.workers,
-                 retry_errors=args.retry_errors)
+                 retry_errors=args.retry_errors, rerun=rerun)
     print(f"ppbench: {report.summary()}", file=sys.stderr)
     for key, message in list(report.errors.items())[:10]:
         if report.statuses.get(key) == "error":
@@ -116,10 +242,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .boards.build import boards_from_store
     from .boards.render import render, write_leaderboards
     from .runner import plan
-    from .store import ResultStore
+    from .store import ResultStore, check_store
 
     if not Path(args.store).exists():
         raise SpecError(f"{args.store}: no results store here; run `ppbench run` first or pass --store")
+    check_store(args.store, write=False)
     spec = load_spec(args.spec) if args.spec else None
     keys = [c.key for c in plan(spec)] if spec else None
     boards = boards_from_store(ResultStore(args.store), keys, spec.standard_check if spec else None)
@@ -135,8 +262,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from .boards.build import boards_from_store
     from .publish import publish
     from .runner import plan
-    from .store import ResultStore
+    from .store import ResultStore, check_store
 
+    if not Path(args.store).exists():
+        raise SpecError(f"{args.store}: no results store here; run `ppbench run` first or pass --store")
+    check_store(args.store, write=False)
     spec_path = Path(args.spec) if args.spec else default_spec_path()
     spec = load_spec(spec_path)
     cells = plan(spec)
@@ -153,13 +283,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_check_harness(args: argparse.Namespace) -> int:
-    from .planning import resolve_device
     from .sanity import check_harness
 
+    device = check_device(args.device)
     print("ppbench: running the sanity gates (identity reaches the ceiling, blackout sits at "
           "chance, the Bayes accuracy on gaussians2d)", file=sys.stderr)
     gates = check_harness(args.keep, profile=args.profile, seed=args.seed,
-                          device=resolve_device(args.device), show_progress=not args.no_progress)
+                          device=device, show_progress=not args.no_progress)
     for gate in gates:
         print(gate.line())
     failed = [g for g in gates if not g.passed]
@@ -167,10 +297,26 @@ def cmd_check_harness(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_cache_info(args: argparse.Namespace) -> int:
+    from .cache_admin import info, resolve_cache_dir
+
+    for line in info(resolve_cache_dir(args.cache)).lines():
+        print(line)
+    return 0
+
+
+def cmd_cache_prune(args: argparse.Namespace) -> int:
+    from .cache_admin import prune, resolve_cache_dir
+
+    root = resolve_cache_dir(args.cache)
+    print(prune(root, args.older_than).line(root))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ppbench", description="Benchmark image sanitizers against privacy attacks.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     listing = sub.add_parser("list", help="list data sets, sanitizers, attacks and metrics")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -187,13 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sanitizer configuration; a list value sweeps, e.g. blur:sigma=[1,2,4]")
     runner.add_argument("--attack", action="append", metavar="NAME[:k=v,...]")
     runner.add_argument("--metric", action="append", metavar="NAME[:k=v,...]")
-    runner.add_argument("--seeds", type=int, help="number of seeds (replicates)")
+    runner.add_argument("--seeds", type=positive_int, help="number of seeds (replicates)")
     runner.add_argument("--seed", type=int, help="first run seed")
     runner.add_argument("--profile", choices=["quick", "standard", "paper"])
     runner.add_argument("--executor", default="local", choices=["local", "process"])
-    runner.add_argument("--workers", type=int, default=2, help="workers of the process executor")
-    runner.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    runner.add_argument("--workers", type=positive_int, default=2, help="workers of the process executor")
+    runner.add_argument("--device", default="auto", type=device_arg,
+                        help="auto (CUDA when present), cpu, cuda, cuda:N")
     runner.add_argument("--retry-errors", action="store_true", help="run cells stored as errors again")
+    runner.add_argument("--rerun", action="append", metavar="PLUGIN",
+                        help="recompute the stored cells of this attack or metric (repeatable), "
+                             "e.g. while developing it; other cells are reused")
     runner.add_argument("--time-limit", type=float, help="seconds per fit and per cell (default: profile's)")
     runner.add_argument("--no-progress", action="store_true", help="no progress bars")
     runner.add_argument("--format", default="md", choices=["md", "csv", "json", "html"])
@@ -217,24 +367,43 @@ def build_parser() -> argparse.ArgumentParser:
                                          "gaussians2d. Exit status 1 when a gate fails.")
     checker.add_argument("--profile", default="quick", choices=["quick", "standard", "paper"])
     checker.add_argument("--seed", type=int, default=0)
-    checker.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    checker.add_argument("--device", default="auto", type=device_arg,
+                         help="auto (CUDA when present), cpu, cuda, cuda:N")
     checker.add_argument("--keep", help="keep the store and cache in this folder (default: a temporary one)")
     checker.add_argument("--no-progress", action="store_true", help="no progress bars")
     checker.set_defaults(func=cmd_check_harness)
 
+    cache = sub.add_parser("cache", help="show or empty the cache of fitted sanitizers and shared models",
+                           description="The cache folder: --cache, else $PPBENCH_CACHE, else the "
+                                       "per-user cache folder (e.g. ~/.cache/ppbench).")
+    cache_sub = cache.add_subparsers(dest="action", required=True, metavar="info|prune")
+    cache_info = cache_sub.add_parser("info", help="the cache folder, its size, the size per entry kind")
+    cache_info.set_defaults(func=cmd_cache_info)
+    cache_prune = cache_sub.add_parser("prune", help="delete the cache's entries")
+    cache_prune.add_argument("--older-than", type=non_negative_float, metavar="DAYS",
+                             help="only entries written more than DAYS days ago")
+    cache_prune.set_defaults(func=cmd_cache_prune)
+
     for p in (runner, board, publisher):
         p.add_argument("--store", default=os.environ.get("PPBENCH_STORE", "results.db"),
                        help="SQLite results file (default: results.db, or $PPBENCH_STORE)")
-    runner.add_argument("--cache", default=os.environ.get("PPBENCH_CACHE", ".ppbench-cache"),
-                        help="folder for fitted sanitizers and shared models")
+    for p in (runner, cache_info, cache_prune):
+        p.add_argument("--cache", help="folder for fitted sanitizers and shared models (default: "
+                                       "$PPBENCH_CACHE, else the per-user cache folder)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
     try:
         return args.func(args)
-    except (SpecError, KeyError, FileNotFoundError) as exc:
+    except (SpecError, StoreError, CacheError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"ppbench: error: {message}", file=sys.stderr)
         return 2

@@ -19,14 +19,16 @@ from typing import Any, Callable, Iterator
 
 from .api import (AUX, SANITIZER_CAPABILITIES, CellTimeout, Context, MetricValue, MetricView,
                   PluginContractError, get_profile)
-from .cache import (FittedSanitizer, SharedModels, file_lock, fitted_path, load_dataset,
-                    load_fitted, save_fitted)
+from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_lock, fitted_path,
+                    forget_datasets, load_dataset, load_fitted, save_fitted)
 from .data import DatasetSplits, apply_batched
+from .integrity import Seal, describe_tampering
 from .kinds import ViewInputs, attack_kind
 from .planning import Cell, Job, RunOptions, dataset_identity, dataset_key, derive_seed, fit_key
 from .provenance import cell_provenance
-from .registry import Registry, get_registry
+from .registry import Registry, registry_for
 from .scoring import Scored, WithheldTruth
+from .sealing import commitment
 from .store import ResultStore
 
 # The name under which the leakage floor's out-of-fold predictions are stored per (task, seed).
@@ -69,6 +71,10 @@ def check_sanitized(images: Any, reference: Any, is_image: bool, source: str) ->
                                   f"{tuple(reference.shape)} to {tuple(images.shape)}")
     if not images.dtype.is_floating_point:
         raise PluginContractError(f"{source}: transform must return floats, got {images.dtype}")
+    if images.device.type == "meta":
+        raise PluginContractError(f"{source}: transform returned a tensor on the 'meta' device, "
+                                  "which holds no data; return real values (on any device)")
+    # Any device and any float precision are accepted: the harness stores float32 on the CPU.
     images = images.detach().to("cpu", torch.float32)
     if not torch.isfinite(images).all():
         raise PluginContractError(f"{source}: transform returned NaN or inf values")
@@ -119,6 +125,25 @@ class RunReport:
                 f"{self.wall_time:.1f}s")
 
 
+@contextlib.contextmanager
+def plugin_stage(source: str, stage: str) -> Iterator[None]:
+    """Name the plugin and the stage (fit, transform, run) in whatever the block raises."""
+    try:
+        yield
+    except (PluginContractError, CellTimeout):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as such
+        raise PluginContractError(f"{source}: {stage} raised {error_text(exc)}") from exc
+
+
+def raw_inputs(splits: DatasetSplits) -> list[tuple[str, Any]]:
+    return [(f"raw {name}", split) for name, split in splits.items()]
+
+
+def sanitized_inputs(fitted: FittedSanitizer) -> list[tuple[str, Any]]:
+    return [("sanitized attack", fitted.attack), ("sanitized test", fitted.test)]
+
+
 def error_text(exc: BaseException) -> str:
     if isinstance(exc, (PluginContractError, CellTimeout)):
         return str(exc)
@@ -135,7 +160,7 @@ def ensure_task_facts(store: ResultStore, registry: Registry, job: Job, splits: 
 
     from .boards.statistics import leakage_floor
 
-    key = dataset_key(registry, job.dataset, job.dataset_params)
+    key = dataset_key(registry, job.dataset, job.dataset_params, job.seal)
     for fact in store.facts(dataset=job.dataset, task=job.task.name, profile=job.profile):
         if fact.data_key == key and fact.seed == job.seed and fact.name == FLOOR_FACT:
             return
@@ -158,7 +183,7 @@ def ensure_task_facts(store: ResultStore, registry: Registry, job: Job, splits: 
 def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] | None = None) -> JobReport:
     """Fit (or load) one sanitizer configuration and run its pending cells. Never raises for a
     plugin's fault: every failure is stored against the cells it costs."""
-    registry = get_registry()
+    registry = registry_for(options.registry_recipe)
     store = ResultStore(options.store)
     report = JobReport()
     profile = get_profile(job.profile)
@@ -167,15 +192,21 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
     dataset_spec = registry.dataset(job.dataset)
     cache_root = Path(options.cache_dir)
     # Raw-data models depend on the data and the seed, not on the task: tasks share them.
-    shared = SharedModels(cache_root, {"data": dataset_identity(registry, job.dataset, job.dataset_params),
+    shared = SharedModels(cache_root, {"data": dataset_identity(registry, job.dataset, job.dataset_params,
+                                                                job.seal),
                                        "seed": job.seed, "profile": job.profile})
 
     def finish(cell: Cell, status: str, scored: Scored | None = None, error: str | None = None,
                wall: float | None = None, cell_seed: int = 0) -> None:
+        try:
+            provenance = cell_provenance(registry, cell, device, cell_seed)
+        except Exception as exc:  # noqa: BLE001 - a plugin gone from the registry must not
+            # turn the error handling itself into an exception
+            provenance = {"device": device, "seed": cell.seed, "cell_seed": cell_seed,
+                          "profile": cell.profile, "unavailable": error_text(exc)}
         store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),
                           items=scored.items if scored and scored.items else None, error=error,
-                          wall_time=wall, device=device,
-                          provenance=cell_provenance(registry, cell, device, cell_seed))
+                          wall_time=wall, device=device, provenance=provenance)
         report.statuses[cell.key] = status
         if error:
             report.errors[cell.key] = error
@@ -194,8 +225,16 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
                                       f"{dataset_spec.kind} data ({job.dataset})")
         return report
 
+    salt = None
+    if job.seal:
+        salt = options.salt
+        if salt is None or commitment(salt) != job.seal:
+            for cell in job.cells:
+                finish(cell, "error", error=f"sealed run {job.seal[:12]}…: this process has no salt "
+                                            "matching the commitment, so its data cannot be drawn")
+            return report
     try:
-        splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed)
+        splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed, salt)
         ensure_task_facts(store, registry, job, splits)
     except Exception as exc:  # noqa: BLE001 - a broken data set plugin costs its cells only
         message = f"data set {job.dataset!r} failed to load: {error_text(exc)}"
@@ -203,45 +242,76 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
             finish(cell, "error", error=message)
         return report
 
+    # Plugins borrow these tensors; the seal tells whether one of them wrote into them.
+    raw_seal = Seal(raw_inputs(splits))
+    sanitizer_source = f"sanitizer {job.cells[0].sanitizer_label}"
     fitted: FittedSanitizer | None = None
     fit_error = None
-    key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed, job.profile)
+    key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed,
+                  job.profile, job.seal)
     path = fitted_path(cache_root, job.sanitizer.name, key)
     label = job.label
+
+    def reload() -> None:
+        """Clean inputs after a plugin wrote into them: the data set from its loader, the fit
+        from its (verified) cache entry."""
+        nonlocal splits, fitted
+        forget_datasets()
+        splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed, salt)
+        if fitted is not None:
+            fitted = load_fitted(path, splits)
+
     try:
         with file_lock(path):
             if path.exists():
-                fitted = load_fitted(path, splits)
-                report.fits_reused += 1
-            else:
+                try:
+                    fitted = load_fitted(path, splits)
+                    report.fits_reused += 1
+                except CorruptEntry as corrupt:
+                    discard(corrupt)
+            if fitted is None:
                 fitted = _fit(job, sanitizer_cls, splits, context(derive_seed(job.seed, "fit", key),
                                                                   f"{label} fit"), limit)
+                tampered = raw_seal.changed(raw_inputs(splits))
+                if tampered:
+                    # Never cache a fit made on, or leaving behind, altered data.
+                    forget_datasets()
+                    raise PluginContractError(describe_tampering(sanitizer_source, tampered,
+                                                                 "fit or transform"))
                 try:
                     save_fitted(path, fitted)
                 except Exception as exc:  # noqa: BLE001
-                    raise PluginContractError(f"sanitizer {job.cells[0].sanitizer_label}: its fitted "
-                                              f"state cannot be saved with torch.save ({exc}); keep "
-                                              "it picklable") from None
+                    raise PluginContractError(f"{sanitizer_source}: its fitted state cannot be "
+                                              f"saved with torch.save ({exc}); keep it picklable") from None
                 report.fits_computed += 1
     except Exception as exc:  # noqa: BLE001
-        fit_error = f"sanitizer fit failed: {error_text(exc)}"
+        fitted, fit_error = None, error_text(exc)
 
-    truth = WithheldTruth(job.task, splits.test,
-                      {a: splits.train.class_frequencies(a) for a in splits.train.labels})
+    sanitized_seal = Seal(sanitized_inputs(fitted)) if fitted is not None else None
     for cell in job.cells:
         if fit_error is not None:
             finish(cell, "error", error=fit_error)
             continue
         cell_seed = derive_seed(cell.seed, "cell", cell.key)
         started = time.monotonic()
+        source = f"{cell.kind} {cell.plugin_label}"
         try:
+            truth = WithheldTruth(job.task, splits.test,
+                                  {a: splits.train.class_frequencies(a) for a in splits.train.labels})
             ctx = context(cell_seed, f"{label} {cell.plugin_label}")
             ctx.seed_everything()
-            with time_limit(limit, f"{cell.kind} {cell.plugin_label}"):
+            with time_limit(limit, source):
                 if cell.kind == "attack":
                     outcome = _run_attack(registry, cell, fitted, splits, truth, ctx)
                 else:
                     outcome = _run_metric(registry, cell, fitted, splits, ctx)
+            tampered = raw_seal.changed(raw_inputs(splits)) + sanitized_seal.changed(sanitized_inputs(fitted))
+            if tampered:
+                try:
+                    reload()
+                except Exception as exc:  # noqa: BLE001 - the remaining cells cannot run
+                    fit_error = f"clean inputs could not be reloaded after {source} altered them: {error_text(exc)}"
+                raise PluginContractError(describe_tampering(source, tampered, "its run"))
             wall = time.monotonic() - started
             if isinstance(outcome, str):
                 finish(cell, "n/a", error=outcome, wall=wall, cell_seed=cell_seed)
@@ -257,15 +327,19 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
 def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
          limit: float | None) -> FittedSanitizer:
     ctx.seed_everything()
-    sanitizer = sanitizer_cls(**job.sanitizer.kwargs)
     source = f"sanitizer {job.cells[0].sanitizer_label}"
+    with plugin_stage(source, "its constructor"):
+        sanitizer = sanitizer_cls(**job.sanitizer.kwargs)
     with time_limit(limit, f"{source} fit"):
         # fit sees the train split only: no attack or test images, no test labels.
-        sanitizer = sanitizer.fit(splits.train, job.task, ctx) or sanitizer
+        with plugin_stage(source, "fit"):
+            sanitizer = sanitizer.fit(splits.train, job.task, ctx) or sanitizer
         batch = ctx.profile.batch_size * 4
         sanitized = {}
         for name, split in (("attack", splits.attack), ("test", splits.test)):
-            out = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx), split.images, batch)
+            with plugin_stage(source, f"transform (on the {name} split)"):
+                out = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx),
+                                    split.images, batch)
             sanitized[name] = check_sanitized(out, split.images, split.is_image, source)
     missing = set(sanitizer_cls.capabilities) - {"release"} - set(sanitizer.handles())
     if missing:

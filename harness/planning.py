@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .api import Task, get_profile
+from .cache_admin import resolve_cache_dir
 from .kinds import attack_kind, threat_model
-from .registry import Registry, get_registry
+from .registry import Registry, RegistryRecipe, get_registry
 from .spec import BenchmarkSpec, PluginConfig, SpecError, canonical_json
 from .store import CellRecord
 
 DEFAULT_STORE = "results.db"
-DEFAULT_CACHE = ".ppbench-cache"
 
 
 def derive_seed(*parts: Any) -> int:
@@ -56,6 +56,7 @@ class Cell:
     plugin_label: str
     scoring: str = ""  # an attack's scoring kind ('attribute'...); '' for a metric
     threat_model: str = ""  # an attack's threat-model identifier
+    seal: str = ""  # a sealed run's salt commitment; '' for the public draw of the data
 
     def record(self) -> CellRecord:
         return CellRecord(
@@ -78,6 +79,7 @@ class Job:
     seed: int
     profile: str
     cells: tuple[Cell, ...]
+    seal: str = ""
 
     @property
     def label(self) -> str:
@@ -87,44 +89,71 @@ class Job:
 @dataclass(frozen=True)
 class RunOptions:
     store: str = DEFAULT_STORE
-    cache_dir: str = DEFAULT_CACHE
+    # --cache, else $PPBENCH_CACHE, else the per-user cache folder (ppbench.cache_admin).
+    cache_dir: str = field(default_factory=lambda: str(resolve_cache_dir()))
     device: str = "cpu"
     show_progress: bool = False
     time_limit: float | None = None  # per fit and per cell; None: the profile's
+    # A sealed run's secret salt: it stays with the process that loads the data, never reaches a
+    # plugin, and is published afterwards by `ppbench reveal`.
+    salt: str | None = None
+    # The registry the cells were planned with, rebuilt from this recipe wherever a job runs
+    # (None: the process-wide registry of installed plugins).
+    registry_recipe: RegistryRecipe | None = None
 
 
 def version_of(registry: Registry, kind: str, name: str) -> dict[str, str]:
+    """Where a plugin's code came from, for provenance: its distribution and that distribution's
+    version, and the plugin's own ``version``."""
     entry = registry.get(kind, name)
     return {"distribution": entry.source.distribution, "version": entry.source.version,
             "plugin_version": str(getattr(entry.obj, "version", ""))}
 
 
-def dataset_identity(registry: Registry, name: str, params: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+def code_identity(registry: Registry, kind: str, name: str) -> dict[str, str]:
+    """What a plugin contributes to cell, fit and cache keys: its distribution's name and the
+    plugin's own ``version`` (a data set's ``DatasetSpec.version``), never the distribution's
+    version. A release of ppbench, or of a plugin package, recomputes only the plugins whose
+    ``version`` was bumped: a plugin bumps it when its results change (CONTRIBUTING)."""
+    entry = registry.get(kind, name)
+    return {"distribution": entry.source.distribution,
+            "plugin_version": str(getattr(entry.obj, "version", ""))}
+
+
+def dataset_identity(registry: Registry, name: str, params: tuple[tuple[str, Any], ...],
+                     seal: str = "") -> dict[str, Any]:
+    """What identifies the data beyond the run seed. ``seal``: the commitment of a sealed run's
+    secret salt (:mod:`~ppbench.sealing`), whose data differ from the unsealed draw."""
     spec = registry.dataset(name)
-    return {"dataset": name, "params": {**spec.params, **dict(params)}, "version": spec.version,
-            **{k: v for k, v in version_of(registry, "datasets", name).items() if k != "plugin_version"}}
+    identity = {"dataset": name, "params": {**spec.params, **dict(params)}, "version": spec.version,
+                "distribution": registry.get("datasets", name).source.distribution}
+    if seal:
+        identity["seal"] = seal
+    return identity
 
 
-def dataset_key(registry: Registry, name: str, params: tuple[tuple[str, Any], ...]) -> str:
+def dataset_key(registry: Registry, name: str, params: tuple[tuple[str, Any], ...],
+                seal: str = "") -> str:
     """A short hash of what identifies generated or loaded data beyond its name and seed."""
-    identity = dataset_identity(registry, name, params)
+    identity = dataset_identity(registry, name, params, seal)
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:16]
 
 
 def fit_key(registry: Registry, dataset: str, dataset_params: tuple, task: Task,
-            sanitizer: PluginConfig, seed: int, profile: str) -> str:
+            sanitizer: PluginConfig, seed: int, profile: str, seal: str = "") -> str:
     """Content hash of a fitted sanitizer: everything that can change its fitted state."""
     return hashlib.sha256(canonical_json({
-        "data": dataset_identity(registry, dataset, dataset_params), "task": task.as_dict(),
+        "data": dataset_identity(registry, dataset, dataset_params, seal), "task": task.as_dict(),
         "sanitizer": sanitizer.name, "params": sanitizer.kwargs,
-        "code": version_of(registry, "sanitizers", sanitizer.name),
+        "code": code_identity(registry, "sanitizers", sanitizer.name),
         "seed": seed, "profile": profile,
     }).encode()).hexdigest()[:24]
 
 
-def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
+def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") -> list[Cell]:
     """Every cell of the spec, in job order. Unknown names and bad parameters fail here, before
-    anything runs, with a message naming the spec and the plugin."""
+    anything runs, with a message naming the spec and the plugin. ``seal``: plan a sealed run's
+    cells (their data, and so their keys, differ from the public draw's)."""
     registry = registry or get_registry()
     try:
         dataset = registry.dataset(spec.dataset)
@@ -167,7 +196,7 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
                 k: v for k, v in full.kwargs.items()
                 if k in config.kwargs or k not in defaults or defaults[k] != v}).label
     cells = []
-    data_id = dataset_identity(registry, spec.dataset, spec.dataset_params)
+    data_id = dataset_identity(registry, spec.dataset, spec.dataset_params, seal)
     for seed in spec.run_seeds:
         for task in tasks:
             for sanitizer in dict.fromkeys(resolved["sanitizers"]):
@@ -177,10 +206,10 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
                         key = hashlib.sha256(canonical_json({
                             "data": data_id, "task": task.as_dict(),
                             "sanitizer": [sanitizer.name, sanitizer.kwargs,
-                                          version_of(registry, "sanitizers", sanitizer.name)],
+                                          code_identity(registry, "sanitizers", sanitizer.name)],
                             "kind": kind,
                             "plugin": [config.name, config.kwargs,
-                                       version_of(registry, kind + "s", config.name)],
+                                       code_identity(registry, kind + "s", config.name)],
                             "seed": seed, "profile": spec.profile,
                         }).encode()).hexdigest()[:24]
                         scoring = model = ""
@@ -189,7 +218,7 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None) -> list[Cell]:
                             scoring, model = attack_kind(attack).name, threat_model(attack).id
                         cells.append(Cell(spec.dataset, spec.dataset_params, task, sanitizer, kind,
                                           config, seed, spec.profile, key, labels[sanitizer],
-                                          labels[config], scoring, model))
+                                          labels[config], scoring, model, seal))
     return cells
 
 
@@ -197,5 +226,5 @@ def group_jobs(cells: list[Cell]) -> list[Job]:
     jobs: dict[tuple, list[Cell]] = {}
     for cell in cells:
         jobs.setdefault((cell.dataset, cell.dataset_params, cell.task, cell.sanitizer, cell.seed,
-                         cell.profile), []).append(cell)
-    return [Job(*k, cells=tuple(v)) for k, v in jobs.items()]
+                         cell.profile, cell.seal), []).append(cell)
+    return [Job(*k[:-1], cells=tuple(v), seal=k[-1]) for k, v in jobs.items()]

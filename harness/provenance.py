@@ -47,7 +47,8 @@ def cell_provenance(registry: Registry, cell: "Cell", device: str, cell_seed: in
         "python": platform.python_version(), "device": device, "run_seed": cell.seed,
         "cell_seed": cell_seed, "profile": cell.profile,
         # Which generated data the cell saw: the board matches its leakage floor by it.
-        "data_key": dataset_key(registry, cell.dataset, cell.dataset_params),
+        "data_key": dataset_key(registry, cell.dataset, cell.dataset_params, cell.seal),
+        **({"seal": cell.seal} if cell.seal else {}),
         "dataset": version_of(registry, "datasets", cell.dataset),
         "sanitizer": version_of(registry, "sanitizers", cell.sanitizer.name),
         cell.kind: version_of(registry, cell.kind + "s", cell.plugin.name),

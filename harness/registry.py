@@ -63,8 +63,46 @@ class PluginFailure:
         return f"{self.plugin} ({self.distribution}): {self.error}"
 
 
+@dataclass(frozen=True)
+class RegistryRecipe:
+    """How to build a registry again in another process (a worker, a sandboxed cell): the value of
+    ``PPBENCH_LOAD_PLUGINS`` when it was built, and the extra (not installed) plugins, modules by
+    import name and other objects as they are (they must pickle, e.g. module-level classes)."""
+
+    load_plugins: str | None = None
+    extra_plugins: tuple[tuple[str, str, Any], ...] = ()  # (name, "module" | "object", value)
+
+    @classmethod
+    def of(cls, extra_plugins: dict[str, Any] | None) -> "RegistryRecipe":
+        import types
+
+        extras = tuple((name, "module", plugin.__name__) if isinstance(plugin, types.ModuleType)
+                       else (name, "object", plugin) for name, plugin in (extra_plugins or {}).items())
+        return cls(os.environ.get(LOAD_PLUGINS_ENV), extras)
+
+    def build(self) -> "Registry":
+        import importlib
+
+        extras = {name: importlib.import_module(value) if how == "module" else value
+                  for name, how, value in self.extra_plugins}
+        previous = os.environ.get(LOAD_PLUGINS_ENV)
+        _set_env(LOAD_PLUGINS_ENV, self.load_plugins)
+        try:
+            return build_registry(extras)
+        finally:
+            _set_env(LOAD_PLUGINS_ENV, previous)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 @dataclass
 class Registry:
+    recipe: RegistryRecipe = field(default_factory=RegistryRecipe)
     entries: dict[str, dict[str, Registered]] = field(default_factory=lambda: {k: {} for k in KINDS})
     conflicts: dict[str, dict[str, list[Source]]] = field(default_factory=lambda: {k: {} for k in KINDS})
     failures: list[PluginFailure] = field(default_factory=list)
@@ -165,7 +203,7 @@ def build_registry(extra_plugins: dict[str, Any] | None = None) -> Registry:
     ``extra_plugins`` (name -> module or object with hookimpls) is for tests and notebooks that
     want a plugin without installing it; installed entry points are loaded as usual.
     """
-    registry = Registry()
+    registry = Registry(recipe=RegistryRecipe.of(extra_plugins))
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     sources: dict[str, Source] = {}
@@ -259,6 +297,31 @@ def get_registry() -> Registry:
 def reset_registry() -> None:
     global _registry
     _registry = None
+    _rebuilt.clear()
+
+
+_rebuilt: dict[RegistryRecipe, Registry] = {}
+
+
+def registry_for(recipe: RegistryRecipe | None) -> Registry:
+    """The registry a job was planned with, rebuilt once per process from its recipe (``None``:
+    the process-wide registry)."""
+    if recipe is None:
+        return get_registry()
+    try:
+        if recipe not in _rebuilt:
+            _rebuilt[recipe] = recipe.build()
+        return _rebuilt[recipe]
+    except TypeError:  # an extra plugin object that is not hashable
+        return recipe.build()
+
+
+def remember(registry: Registry) -> None:
+    """Let :func:`registry_for` return this very registry for its recipe in this process."""
+    try:
+        _rebuilt[registry.recipe] = registry
+    except TypeError:  # an extra plugin object that is not hashable: rebuild it when needed
+        pass
 
 
 def describe(registry: Registry) -> dict[str, Any]:

@@ -9,26 +9,38 @@ The pieces live in their own modules: :mod:`~ppbench.planning` (cells, jobs, key
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from typing import Iterable
 
 from .executors import get_executor
 from .jobs import RunReport
-from .planning import DEFAULT_CACHE, DEFAULT_STORE, RunOptions, group_jobs, plan, resolve_device
-from .registry import Registry, get_registry
+from .planning import DEFAULT_STORE, RunOptions, group_jobs, plan, resolve_device
+from .registry import Registry, get_registry, remember
 from .spec import BenchmarkSpec
 from .store import ResultStore
 
-__all__ = ["DEFAULT_CACHE", "DEFAULT_STORE", "RunOptions", "RunReport", "plan", "resolve_device", "run"]
+__all__ = ["DEFAULT_STORE", "RunOptions", "RunReport", "plan", "resolve_device", "run"]
 
 
 def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", workers: int = 1,
-        retry_errors: bool = False, registry: Registry | None = None) -> RunReport:
-    """Run every cell of ``spec`` that the store does not hold yet."""
+        retry_errors: bool = False, rerun: Iterable[str] = (),
+        registry: Registry | None = None) -> RunReport:
+    """Run every cell of ``spec`` that the store does not hold yet.
+
+    ``rerun`` names attacks or metrics (plugin names) whose cells run again even when stored, e.g.
+    while one is being developed: the new results replace the stored ones (see
+    :meth:`~ppbench.store.ResultStore.commit_cell`); every other cell is reused."""
     started = time.monotonic()
     registry = registry or get_registry()
+    # Jobs carry the registry's recipe, not the process-wide default: a worker process rebuilds
+    # the very registry the cells were planned with, and this process reuses it as it is.
+    remember(registry)
+    options = replace(options, registry_recipe=registry.recipe)
     cells = plan(spec, registry)
     store = ResultStore(options.store)
     done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
-    pending = [c for c in cells if c.key not in done]
+    forced = frozenset(rerun)
+    pending = [c for c in cells if c.key not in done or c.plugin.name in forced]
     report = RunReport(planned=len(cells), skipped=len(cells) - len(pending),
                        cell_keys=[c.key for c in cells])
     jobs = group_jobs(pending)

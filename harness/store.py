@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import sqlite3
 import time
 from contextlib import closing, contextmanager
@@ -185,6 +186,68 @@ def unpack_arrays(payload: bytes) -> dict[str, "np.ndarray"]:
         return {name: npz[name] for name in npz.files}
 
 
+class StoreError(RuntimeError):
+    """The results file cannot serve as a store: not a ppbench results store, unreadable, or
+    read-only. The message is one line that names the file."""
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def check_store(path: str | Path, *, write: bool) -> None:
+    """Raise :class:`StoreError` with one line when ``path`` cannot serve as a results store
+    (for writing, with ``write``), before any work is done: a file that is not a ppbench results
+    store, a folder, a store or a folder that cannot be written (SQLite writes its journal files
+    beside the store, so a read-only folder is as fatal as a read-only file). A missing store is
+    fine for writing when its folder can be created; checking for reading leaves it to the caller.
+    An existing store is opened, which also checks (and migrates) its schema."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise StoreError(f"not a ppbench results store: {path} (a folder)")
+    if path.exists():
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"cannot read the results store {path}: permission denied")
+        with open(path, "rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+        if header and header != _SQLITE_HEADER:
+            raise StoreError(f"not a ppbench results store: {path}")
+        if write:
+            for written in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if written.exists() and not os.access(written, os.W_OK):
+                    raise StoreError(f"the results store {written} is read-only; make it writable "
+                                     f"or pass another --store")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise StoreError(f"the results store {path} is in a read-only folder ({folder}: "
+                                 f"SQLite writes its journal beside the store); pass another --store")
+        try:
+            ResultStore(path)  # raises StoreError for a file it cannot use
+        except sqlite3.Error as exc:
+            raise StoreError(_database_error(path, exc)) from None
+    elif write:
+        existing = _nearest_existing(folder)
+        if not existing.is_dir():
+            raise StoreError(f"cannot create the results store {path}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot create the results store {path}: the folder {existing} is "
+                             f"read-only; pass another --store")
+
+
+def _database_error(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """One line for an SQLite error met while opening a store: a file that is no database, or one
+    that cannot be used (read-only, locked)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return f"cannot use the results store {path}: {exc}"
+    return f"not a ppbench results store: {path} ({exc})"
+
+
 def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -210,11 +273,11 @@ class ResultStore:
                         elif version == 1:
                             self._migrate_from_v1(db)
                         elif version != SCHEMA_VERSION:
-                            raise RuntimeError(
+                            raise StoreError(
                                 f"{self.path}: results schema version {version} is newer than this "
                                 f"ppbench reads ({SCHEMA_VERSION}); upgrade ppbench or use a new --store")
         except sqlite3.DatabaseError as exc:
-            raise RuntimeError(f"{self.path}: not a ppbench results database ({exc})") from None
+            raise StoreError(_database_error(self.path, exc)) from None
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -223,14 +286,14 @@ class ResultStore:
         try:
             db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         except sqlite3.DatabaseError as exc:
-            raise RuntimeError(f"{self.path}: cannot open the results database ({exc})") from None
+            raise StoreError(f"{self.path}: cannot open the results database ({exc})") from None
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise RuntimeError(f"{self.path}: not a ppbench results database ({exc})") from None
+            raise StoreError(_database_error(self.path, exc)) from None
         return db
 
     @staticmethod
@@ -255,12 +318,12 @@ class ResultStore:
         if "meta" in tables:
             found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if found is None:
-            raise RuntimeError(f"{self.path}: an SQLite file but not a ppbench results database "
+            raise StoreError(f"{self.path}: an SQLite file but not a ppbench results database "
                                f"(no schema version); use a new --store")
         try:
             return int(found[0])
         except (TypeError, ValueError):
-            raise RuntimeError(f"{self.path}: unreadable results schema version {found[0]!r}") from None
+            raise StoreError(f"{self.path}: unreadable results schema version {found[0]!r}") from None
 
     # -- migration ---------------------------------------------------------------------------------
 

@@ -38,6 +38,15 @@ def testkit(install_plugin_dists):
     install_plugin_dists("testkit")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """No test writes to the real per-user cache: runs that pass no --cache use a session folder
+    (tests of the default location unset PPBENCH_CACHE themselves)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PPBENCH_CACHE", str(tmp_path_factory.mktemp("ppbench-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
     from ppbench import cache

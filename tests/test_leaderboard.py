@@ -247,14 +247,47 @@ def test_every_format_renders(board, fmt):
         assert "⚠ passes adversarial-classifier" in text and "**Provenance**" in text
 
 
-def test_csv_round_trips_the_numbers(board):
+FLOAT_COLUMNS = ("mean", "ci_low", "ci_high", "half_width", "tier")
+
+
+def _read_csv_exactly(text: str) -> pd.DataFrame:
+    """The CSV with its float columns parsed by Python's float(), which is correctly rounded:
+    pandas' own float parser is not exact on every pandas version, so it would test pandas."""
     from io import StringIO
 
-    parsed = pd.read_csv(StringIO(render([board], "csv")))
+    parsed = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
+    for column in FLOAT_COLUMNS:
+        parsed[column] = [float(v) if v else float("nan") for v in parsed[column]]
+    return parsed
+
+
+def test_csv_round_trips_the_numbers(board):
+    parsed = _read_csv_exactly(render([board], "csv"))
     assert len(parsed) == len(board.table)
     merged = parsed.merge(board.table, on=["sanitizer", "column"], suffixes=("_csv", ""))
-    both = merged["mean"].notna()
-    assert (merged.loc[both, "mean_csv"] == merged.loc[both, "mean"]).all()
+    assert len(merged) == len(board.table)
+    for column in FLOAT_COLUMNS:
+        both = merged[column].notna()
+        assert (merged[f"{column}_csv"].isna() == ~both).all(), column
+        assert (merged.loc[both, f"{column}_csv"] == merged.loc[both, column]).all(), column
+
+
+def test_csv_writes_every_float_exactly_whatever_its_width(board):
+    """Awkward values, and float32 ones (whose shortest float32 text, what pandas writes, reads
+    back as a different float64), come back from the CSV as the very same numbers."""
+    from dataclasses import replace
+
+    awkward = [0.1 + 0.2, 1 / 3, 2 / 3 * 1e-7, 5e-324, 1.7976931348623157e308, -0.0, 123456789.12345678]
+    table = board.table.copy()
+    n = len(table)
+    table["mean"] = [awkward[i % len(awkward)] for i in range(n)]
+    table["ci_low"] = np.linspace(0.0, 1.0, n, dtype=np.float32) / np.float32(3)
+    table["ci_high"] = table["ci_high"].astype(object)
+    table.loc[0, "ci_high"] = np.float32(0.1)
+    parsed = _read_csv_exactly(render([replace(board, table=table)], "csv"))
+    assert parsed["mean"].tolist() == table["mean"].tolist()
+    assert parsed["ci_low"].tolist() == [float(v) for v in table["ci_low"]]
+    assert parsed.loc[0, "ci_high"] == float(np.float32(0.1)) != 0.1
 
 
 def test_write_leaderboards_names_files_by_dataset_and_task(board, tmp_path):

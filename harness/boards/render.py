@@ -56,9 +56,27 @@ def tidy_frame(boards: Sequence[Leaderboard]) -> pd.DataFrame:
     return pd.concat([b.table for b in boards], ignore_index=True)
 
 
+def _exact(value: Any) -> Any:
+    """A float as the shortest text that reads back as the very same float (its ``repr``), whatever
+    the pandas or numpy version and whatever the float's width; '' for a missing value."""
+    import numpy as np
+
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return "" if math.isnan(value) else repr(value)
+    return value
+
+
 def render_csv(boards: Sequence[Leaderboard]) -> str:
-    # Full precision (no float_format): the CSV's numbers are the store's numbers.
-    return tidy_frame(boards).to_csv(index=False, lineterminator="\n")
+    """The tidy CSV. Floats are written by this function, not by pandas' formatter (which depends
+    on the pandas and numpy versions and on the column's dtype), so the CSV's numbers are the
+    table's numbers exactly: parsed back, they compare equal."""
+    frame = tidy_frame(boards).copy()
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values) or pd.api.types.is_object_dtype(values):
+            frame[column] = [_exact(v) for v in values]
+    return frame.to_csv(index=False, lineterminator="\n")
 
 
 def _jsonable(value: Any) -> Any:
