@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from .cache_admin import CacheError
 from .spec import BenchmarkSpec, PluginConfig, SpecError, load_spec, parse_plugin_arg
+from .sealing import SealError
 from .store import StoreError
 
 DEFAULT_BENCHMARK = "synthfaces"
@@ -220,11 +221,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_store(args.store, write=True)
     cache = resolve_cache_dir(args.cache)
     check_cache_dir(cache)
+    salt = run_salt(args)
     options = RunOptions(store=args.store, cache_dir=str(cache), device=device,
-                         show_progress=not args.no_progress, time_limit=args.time_limit)
+                         show_progress=not args.no_progress, time_limit=args.time_limit, salt=salt)
     print(f"ppbench: benchmark {spec.name!r} ({spec.source}), profile {spec.profile}, "
           f"{spec.seeds} seed(s), device {options.device}, store {args.store}, cache {cache}",
           file=sys.stderr)
+    if salt is not None:
+        from .sealing import commitment, salt_file
+
+        print(f"ppbench: sealed run {commitment(salt)[:16]}…: the data are drawn with a secret salt "
+              f"kept in {salt_file(args.store)}; `ppbench reveal` publishes it", file=sys.stderr)
     if rerun:
         print(f"ppbench: recomputing the stored cells of {', '.join(rerun)}", file=sys.stderr)
     report = run(spec, options, executor=args.executor, workers=args.workers,
@@ -238,6 +245,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_salt(args: argparse.Namespace) -> str | None:
+    """The salt of this run: ``--salt`` (reproducing a revealed sealed run), a new or resumed one
+    for ``--sealed``, else None. The store records its commitment before any work."""
+    from .sealing import check_salt, commitment, find_salt, keep_salt, new_salt
+    from .store import ResultStore
+
+    if args.salt and args.sealed:
+        raise SpecError("--salt reproduces a revealed sealed run and --sealed starts a new one; "
+                        "give one of them")
+    if args.salt:
+        salt = check_salt(args.salt)
+        ResultStore(args.store).record_seal(commitment(salt), salt)
+        return salt
+    if not args.sealed:
+        return None
+    store = ResultStore(args.store)
+    unrevealed = [seal for seal, revealed in store.seals() if revealed is None]
+    if unrevealed:  # resume the store's sealed run rather than start a second one
+        return find_salt(args.store, unrevealed[-1])
+    salt = new_salt()
+    store.record_seal(keep_salt(args.store, salt))
+    return salt
+
+
+def store_seal(store: Any, public: bool = False) -> str:
+    """The seal whose cells a board shows: the store's latest sealed run, or '' for none."""
+    seals = store.seals()
+    return "" if public or not seals else seals[-1][0]
+
+
+def cmd_reveal(args: argparse.Namespace) -> int:
+    from .sealing import find_salt
+    from .store import ResultStore, check_store
+
+    if not Path(args.store).exists():
+        raise SpecError(f"{args.store}: no results store here; pass --store")
+    check_store(args.store, write=True)
+    store = ResultStore(args.store)
+    hidden = [seal for seal, salt in store.seals() if salt is None]
+    if not hidden:
+        print(f"ppbench: {args.store} holds no unrevealed sealed run", file=sys.stderr)
+        return 0
+    for seal in hidden:
+        salt = find_salt(args.store, seal)
+        store.reveal_seal(seal, salt)
+        print(f"sealed run {seal}: salt {salt}")
+        print(f"  reproduce it with: ppbench run --salt {salt} ...", file=sys.stderr)
+    return 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .boards.build import boards_from_store
     from .boards.render import render, write_leaderboards
@@ -248,7 +305,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise SpecError(f"{args.store}: no results store here; run `ppbench run` first or pass --store")
     check_store(args.store, write=False)
     spec = load_spec(args.spec) if args.spec else None
-    keys = [c.key for c in plan(spec)] if spec else None
+    keys = [c.key for c in plan(spec, seal=store_seal(ResultStore(args.store)))] if spec else None
     boards = boards_from_store(ResultStore(args.store), keys, spec.standard_check if spec else None)
     if args.out:
         for path in write_leaderboards(boards, Path(args.out), [args.format]):
@@ -269,8 +326,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     check_store(args.store, write=False)
     spec_path = Path(args.spec) if args.spec else default_spec_path()
     spec = load_spec(spec_path)
-    cells = plan(spec)
     store = ResultStore(args.store)
+    cells = plan(spec, seal=store_seal(store))
     missing = len(cells) - store.frame([c.key for c in cells])["cell_key"].nunique()
     if missing:
         raise SpecError(f"{args.store} lacks {missing} of the {len(cells)} cells of {spec_path}; "
@@ -341,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_argument("--device", default="auto", type=device_arg,
                         help="auto (CUDA when present), cpu, cuda, cuda:N")
     runner.add_argument("--retry-errors", action="store_true", help="run cells stored as errors again")
+    runner.add_argument("--sealed", action="store_true",
+                        help="draw the data with a secret salt kept beside the store, so that no "
+                             "plugin can regenerate the test items; `ppbench reveal` publishes it")
+    runner.add_argument("--salt", metavar="HEX", help="reproduce a revealed sealed run")
     runner.add_argument("--rerun", action="append", metavar="PLUGIN",
                         help="recompute the stored cells of this attack or metric (repeatable), "
                              "e.g. while developing it; other cells are reused")
@@ -360,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     publisher.add_argument("--out", help="folder (default: leaderboards/<benchmark name>)")
     publisher.set_defaults(func=cmd_publish)
 
+    revealer = sub.add_parser("reveal", help="publish the salt of the store's sealed run, so "
+                                             "that anyone can reproduce it")
+    revealer.set_defaults(func=cmd_reveal)
     checker = sub.add_parser("check-harness", help="run the sanity gates on this machine",
                              description="Known answers a trustworthy harness must reproduce: the "
                                          "identity sanitizer reaches the ceiling, blackout sits at "
@@ -384,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="only entries written more than DAYS days ago")
     cache_prune.set_defaults(func=cmd_cache_prune)
 
-    for p in (runner, board, publisher):
+    for p in (runner, board, publisher, revealer):
         p.add_argument("--store", default=os.environ.get("PPBENCH_STORE", "results.db"),
                        help="SQLite results file (default: results.db, or $PPBENCH_STORE)")
     for p in (runner, cache_info, cache_prune):
@@ -403,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     try:
         return args.func(args)
-    except (SpecError, StoreError, CacheError, KeyError, FileNotFoundError) as exc:
+    except (SpecError, StoreError, CacheError, SealError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"ppbench: error: {message}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from .executors import get_executor
 from .jobs import RunReport
 from .planning import DEFAULT_STORE, RunOptions, group_jobs, plan, resolve_device
 from .registry import Registry, get_registry, remember
+from .sealing import commitment
 from .spec import BenchmarkSpec
 from .store import ResultStore
 
@@ -36,7 +37,8 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     # the very registry the cells were planned with, and this process reuses it as it is.
     remember(registry)
     options = replace(options, registry_recipe=registry.recipe)
-    cells = plan(spec, registry)
+    # A sealed run (options.salt set) draws other data, so its cells have keys of their own.
+    cells = plan(spec, registry, seal=commitment(options.salt) if options.salt else "")
     store = ResultStore(options.store)
     done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
     forced = frozenset(rerun)

@@ -459,3 +459,46 @@ class ResultStore:
                 f"SELECT dataset, data_key, task, seed, profile, name, payload FROM task_facts{clause} "
                 f"ORDER BY dataset, data_key, task, seed, profile, name", args).fetchall()
         return [Fact(*row[:6], unpack_arrays(row[6])) for row in rows]
+
+    # -- sealed runs -------------------------------------------------------------------------------
+
+    def record_seal(self, seal: str, salt: str | None = None) -> None:
+        """Record a sealed run's commitment (and its salt, when it is already public)."""
+        import json
+
+        with closing(self._connect()) as db, self._write(db):
+            row = db.execute("SELECT value FROM meta WHERE key = ?", ("seal:" + seal,)).fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES (?, ?)",
+                           ("seal:" + seal, json.dumps({"created": _now(), "salt": salt})))
+            elif salt is not None:
+                self._reveal(db, seal, salt)
+
+    def reveal_seal(self, seal: str, salt: str) -> None:
+        """Publish a sealed run's salt; it must match the recorded commitment."""
+        with closing(self._connect()) as db, self._write(db):
+            self._reveal(db, seal, salt)
+
+    def _reveal(self, db: sqlite3.Connection, seal: str, salt: str) -> None:
+        import json
+
+        from .sealing import SealError, commitment
+
+        if commitment(salt) != seal:
+            raise SealError(f"{self.path}: that salt does not match the sealed run {seal[:12]}…")
+        row = db.execute("SELECT value FROM meta WHERE key = ?", ("seal:" + seal,)).fetchone()
+        if row is None:
+            raise SealError(f"{self.path}: no sealed run {seal[:12]}… is recorded here")
+        record = json.loads(row[0])
+        record["salt"] = salt
+        db.execute("UPDATE meta SET value = ? WHERE key = ?", (json.dumps(record), "seal:" + seal))
+
+    def seals(self) -> list[tuple[str, str | None]]:
+        """``(commitment, salt or None while unrevealed)`` of the sealed runs, oldest first."""
+        import json
+
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'seal:%'").fetchall()
+        records = sorted((json.loads(value)["created"], key[5:], json.loads(value)["salt"])
+                         for key, value in rows)
+        return [(seal, salt) for _, seal, salt in records]
