@@ -20,7 +20,8 @@ import inspect
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Literal, TypeVar
+from typing import (TYPE_CHECKING, Any, Callable, ClassVar, Collection, Iterable, Iterator, Literal,
+                    TypeVar)
 
 from .data import Attribute, DatasetSplits, ImageSet
 
@@ -43,6 +44,12 @@ AUX = "aux"  # public raw data from the same distribution, disjoint from train a
 DATA_GRANTS = frozenset({ORACLE, RAW_TRAIN, AUX})
 
 ALL_REQUIREMENTS = SANITIZER_CAPABILITIES | DATA_GRANTS
+
+# One entry of ``Attack.requires``: a grant's name, or alternatives of which any one will do. A
+# tuple gives the order of preference (the first alternative that can be met is granted, and only
+# that one); a frozenset has no order, so its alternatives are tried in alphabetical order, which
+# keeps the grant the same in every process. ``ppbench.kinds.resolve_requirements`` resolves them.
+Requirement = str | tuple[str, ...] | frozenset[str]
 
 IMAGE = "image"
 VECTOR = "vector"
@@ -369,14 +376,21 @@ class Attack(Configurable):
     ``kind`` is the scoring kind (``ppbench.kinds.ATTACK_KINDS``): ``attribute`` attacks predict the
     sensitive attribute of every sanitized test item and the harness scores the predictions.
     ``requires`` lists sanitizer capabilities (``discriminator``...) and data grants (``oracle``,
-    ``raw_train``, ``aux``); when one is not available the cell is recorded as ``n/a``.
+    ``raw_train``, ``aux``); when one is not available the cell is recorded as ``n/a``. An entry
+    may be a tuple of alternatives, any one of which will do: ``{("aux", "raw_train")}`` is met by
+    public aux data when the data set has some, else by the raw train split, and the view grants
+    the first alternative that can be met, in the order given. The harness reads ``requires`` from
+    the configured instance, so an attack may set it in ``__init__`` from its parameters (e.g.
+    ``self.requires = {source}``); a class attribute serves every configuration.
     ``threat_model`` is an identifier from ``ppbench.kinds.THREAT_MODELS`` (or a
     ``ppbench.kinds.ThreatModel``): what the attacker holds, shown by ``ppbench list`` and the
     leaderboards.
     """
 
     kind: ClassVar[str] = "attribute"
-    requires: ClassVar[frozenset[str]] = frozenset()
+    # Not a ClassVar: an instance may set its own from its parameters (the harness reads the
+    # configured instance's). Any collection of entries will do: a set, a frozenset, a list.
+    requires: Collection[Requirement] = frozenset()
     threat_model: ClassVar[Any] = "sanitized-labelled"
 
     def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:

@@ -99,6 +99,21 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class HeldLock:
+    """:func:`file_lock` as an object, for a lock held across messages with a sandbox."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle: Any = open(path.with_suffix(".lock"), "w")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+
 class SharedModels:
     """``Context.shared`` backed by files: values that do not depend on the sanitizer (classifiers
     trained on raw data), computed once per (data set, seed, profile) and the caller's key, and
@@ -109,9 +124,34 @@ class SharedModels:
         self.scope = scope
         self.built = 0
 
-    def __call__(self, name: str, build: Callable[[], Any], key: dict[str, Any]) -> Any:
+    def path(self, name: str, key: dict[str, Any]) -> Path:
         digest = hashlib.sha256(canonical_json([self.scope, name, key]).encode()).hexdigest()[:24]
-        path = self.root / "shared" / f"{name}-{digest}.pt"
+        return self.root / "shared" / f"{name}-{digest}.pt"
+
+    def lookup(self, name: str, key: dict[str, Any]) -> tuple[bool, Any, "HeldLock | None"]:
+        """For a value built elsewhere (a sandboxed plugin): ``(True, value, None)`` when cached,
+        else ``(False, None, lock)`` with the entry's lock held until :meth:`store` releases it."""
+        path = self.path(name, key)
+        lock = HeldLock(path)
+        if path.exists():
+            try:
+                value = verified_load(path, weights_only=False)
+                lock.release()
+                return True, value, None
+            except CorruptEntry as corrupt:
+                discard(corrupt)
+        return False, None, lock
+
+    def store(self, name: str, key: dict[str, Any], value: Any, lock: "HeldLock | None") -> None:
+        try:
+            atomic_save(value, self.path(name, key))
+            self.built += 1
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def __call__(self, name: str, build: Callable[[], Any], key: dict[str, Any]) -> Any:
+        path = self.path(name, key)
         with file_lock(path):
             if path.exists():
                 try:

@@ -223,7 +223,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_cache_dir(cache)
     salt = run_salt(args)
     options = RunOptions(store=args.store, cache_dir=str(cache), device=device,
-                         show_progress=not args.no_progress, time_limit=args.time_limit, salt=salt)
+                         show_progress=not args.no_progress, time_limit=args.time_limit, salt=salt,
+                         isolation=args.isolation)
     print(f"ppbench: benchmark {spec.name!r} ({spec.source}), profile {spec.profile}, "
           f"{spec.seeds} seed(s), device {options.device}, store {args.store}, cache {cache}",
           file=sys.stderr)
@@ -402,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="draw the data with a secret salt kept beside the store, so that no "
                              "plugin can regenerate the test items; `ppbench reveal` publishes it")
     runner.add_argument("--salt", metavar="HEX", help="reproduce a revealed sealed run")
+    runner.add_argument("--isolation", choices=["process", "none"], default="process",
+                        help="process (default): every fit and cell runs in a warm child process "
+                             "that holds only what it is granted; none: in this process, faster "
+                             "to debug")
     runner.add_argument("--rerun", action="append", metavar="PLUGIN",
                         help="recompute the stored cells of this attack or metric (repeatable), "
                              "e.g. while developing it; other cells are reused")

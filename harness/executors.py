@@ -1,8 +1,11 @@
 """Where jobs run: in this process (``local``) or in a pool of worker processes (``process``).
 
-Both take the same jobs and report the same way; each job commits its own cells to the store, so
-a worker that dies loses only the cell it was computing. With several CUDA devices, each worker
-of the process pool owns one.
+An executor knows what a job is made of (its cells, its label) and nothing of what running one
+means: it calls the job function it is given on every job and hands each outcome back, in the
+calling process, to ``on_done``. It imports neither the runner nor :mod:`~ppbench.jobs` and keeps
+no report; the runner merges the outcomes into its own. Each job commits its own cells to the
+store, so a worker that dies loses only the cells it had not finished. With several CUDA devices,
+each worker of the process pool owns one.
 """
 
 from __future__ import annotations
@@ -11,22 +14,65 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from .jobs import RunReport, run_job
-from .planning import Job, RunOptions
 from .spec import SpecError
+
+if TYPE_CHECKING:
+    from .planning import Cell, Job
 
 EXECUTORS = ("local", "process")
 
 
+class JobFunction(Protocol):
+    """Runs one job and returns its outcome (for the runner, a ``JobReport``).
+
+    ``on_cell(cell, status)``, when given, is called as each cell finishes (the local executor's
+    progress bar). A process pool sends the function to its workers, so it must pickle: a
+    top-level function or a ``functools.partial`` of one, never a lambda or a closure.
+    """
+
+    def __call__(self, job: Job, *, on_cell: Callable[[Cell, str], None] | None = None) -> Any: ...
+
+
+# Called in the calling process once per job, in the order the jobs finish, with what the job
+# function returned or, for a job lost with its worker, a JobLost.
+OnDone = Callable[["Job", Any], None]
+
+
+class JobLost(RuntimeError):
+    """A job whose worker process died (out of memory, killed) before the job returned. The cells
+    it finished are stored (each is committed as it finishes); running again computes the rest."""
+
+    def __init__(self, job_label: str, cause: BaseException) -> None:
+        super().__init__(f"{job_label}: {cause}")
+        self.job_label = job_label
+        self.cause = cause
+
+
+def lost_jobs_error(lost: Sequence[JobLost]) -> RuntimeError:
+    """The error a run ends with when workers crashed: how many jobs were lost, what to do, and
+    the first loss (they usually share one cause)."""
+    return RuntimeError(
+        f"{len(lost)} job(s) lost to a crashed worker (out of memory?); finished cells are stored, "
+        f"run the same command again to compute the rest: {lost[0]}")
+
+
 class Executor(Protocol):
-    def run(self, jobs: list[Job], options: RunOptions, report: RunReport, *,
-            show_progress: bool) -> None: ...
+    # Whether the job function runs in the calling process. Worker processes share its terminal,
+    # so a caller turns off the jobs' own progress bars when this is False: they would tear
+    # through the executor's bar.
+    in_process: bool
+
+    def run(self, jobs: Sequence[Job], job_fn: JobFunction, on_done: OnDone, *,
+            show_progress: bool) -> None:
+        """Run every job with ``job_fn`` and report each outcome to ``on_done``. A job lost with
+        its worker is reported as a :class:`JobLost` and the others go on; an exception that
+        ``job_fn`` itself raises is a fault of the caller's, not of a plugin, and propagates."""
+        ...
 
 
-def _progress_bar(total: int, show: bool, desc: str):
+def _progress_bar(total: int, show: bool, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="cell", disable=not show, dynamic_ncols=True)
@@ -35,33 +81,32 @@ def _progress_bar(total: int, show: bool, desc: str):
 class LocalExecutor:
     """Jobs one after the other in this process: the default, and the easiest to debug."""
 
-    def run(self, jobs: list[Job], options: RunOptions, report: RunReport, *,
+    in_process = True
+
+    def run(self, jobs: Sequence[Job], job_fn: JobFunction, on_done: OnDone, *,
             show_progress: bool) -> None:
         total = sum(len(job.cells) for job in jobs)
         with _progress_bar(total, show_progress, "cells") as bar:
             for job in jobs:
                 bar.set_postfix_str(job.label, refresh=False)
-                report.merge(run_job(job, options, on_cell=lambda cell, status: bar.update(1)))
+                on_done(job, job_fn(job, on_cell=lambda cell, status: bar.update(1)))
 
 
-_worker_device: str | None = None
-
-
-def _init_worker(devices: "multiprocessing.Queue", threads: int) -> None:
-    global _worker_device
+def _init_worker(devices: "multiprocessing.Queue[str]", threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    _worker_device = devices.get()
-
-
-def _run_in_worker(job: Job, options: RunOptions):
-    return run_job(job, replace(options, device=_worker_device or options.device,
-                                show_progress=False))
+    device = devices.get()
+    # The job function runs with the run's device ("cuda"); making this worker's GPU the current
+    # one sends everything it puts on "cuda" there, so each worker owns one GPU.
+    if device.startswith("cuda:"):
+        torch.cuda.set_device(device)
 
 
 class ProcessExecutor:
     """A pool of ``workers`` processes; each takes whole jobs, so a sanitizer is fitted once."""
+
+    in_process = False
 
     def __init__(self, workers: int, device: str) -> None:
         if workers < 1:
@@ -76,7 +121,7 @@ class ProcessExecutor:
             return [f"cuda:{i % torch.cuda.device_count()}" for i in range(self.workers)]
         return [self.device] * self.workers
 
-    def run(self, jobs: list[Job], options: RunOptions, report: RunReport, *,
+    def run(self, jobs: Sequence[Job], job_fn: JobFunction, on_done: OnDone, *,
             show_progress: bool) -> None:
         context = multiprocessing.get_context("spawn")  # fork and torch's thread pools do not mix
         devices = context.Queue()
@@ -84,22 +129,20 @@ class ProcessExecutor:
             devices.put(device)
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         total = sum(len(job.cells) for job in jobs)
-        crashed: list[str] = []
         with _progress_bar(total, show_progress, f"cells ({self.workers} workers)") as bar, \
                 ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
                                     initargs=(devices, threads)) as pool:
-            futures = {pool.submit(_run_in_worker, job, options): job for job in jobs}
+            futures = {pool.submit(job_fn, job): job for job in jobs}
             for future in as_completed(futures):
                 job = futures[future]
                 try:
-                    report.merge(future.result())
+                    outcome = future.result()
                 except BrokenProcessPool as exc:
-                    crashed.append(f"{job.label}: {exc}")
+                    # A dead worker breaks the whole pool: every job not finished by then comes
+                    # here, and the ones that did finish were reported already.
+                    outcome = JobLost(job.label, exc)
+                on_done(job, outcome)
                 bar.update(len(job.cells))
-        if crashed:
-            raise RuntimeError(
-                f"{len(crashed)} job(s) lost to a crashed worker (out of memory?); finished cells "
-                f"are stored, run the same command again to compute the rest: {crashed[0]}")
 
 
 def get_executor(name: str, *, workers: int = 1, device: str = "cpu") -> Executor:

@@ -7,84 +7,29 @@ not met is ``n/a``. Each cell is committed to the store the moment it finishes.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
 import time
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from .api import (AUX, SANITIZER_CAPABILITIES, CellTimeout, Context, MetricValue, MetricView,
-                  PluginContractError, get_profile)
+from .api import Context, MetricValue, MetricView, PluginContractError, get_profile
 from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_lock, fitted_path,
                     forget_datasets, load_dataset, load_fitted, save_fitted)
-from .data import DatasetSplits, apply_batched
+from .data import DatasetSplits, ImageSet, apply_batched
 from .integrity import Seal, describe_tampering
-from .kinds import ViewInputs, attack_kind
+from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .planning import Cell, Job, RunOptions, dataset_identity, dataset_key, derive_seed, fit_key
 from .provenance import cell_provenance
+from .guards import check_sanitized, error_text, plugin_stage, time_limit
 from .registry import Registry, registry_for
+from .sandbox import ContextSpec, PluginCall, Sandbox, copy_image_set, sandbox_for
 from .scoring import Scored, WithheldTruth
 from .sealing import commitment
 from .store import ResultStore
 
 # The name under which the leakage floor's out-of-fold predictions are stored per (task, seed).
 FLOOR_FACT = "leakage_floor"
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None, what: str) -> Iterator[None]:
-    """Interrupt the block with :class:`CellTimeout` after ``seconds``.
-
-    In the main thread of a POSIX process a timer signal interrupts even a plugin that never
-    checks its deadline; elsewhere the cooperative deadline of the Context is all there is.
-    """
-    usable = (seconds is not None and math.isfinite(seconds) and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise CellTimeout(f"{what}: time limit of {seconds:.0f}s exceeded")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def check_sanitized(images: Any, reference: Any, is_image: bool, source: str) -> Any:
-    """A sanitizer's output, validated against the contract and moved to the CPU."""
-    import torch
-
-    if not isinstance(images, torch.Tensor):
-        raise PluginContractError(f"{source}: transform must return a tensor, got {type(images).__name__}")
-    if images.shape != reference.shape:
-        raise PluginContractError(f"{source}: transform changed the shape from "
-                                  f"{tuple(reference.shape)} to {tuple(images.shape)}")
-    if not images.dtype.is_floating_point:
-        raise PluginContractError(f"{source}: transform must return floats, got {images.dtype}")
-    if images.device.type == "meta":
-        raise PluginContractError(f"{source}: transform returned a tensor on the 'meta' device, "
-                                  "which holds no data; return real values (on any device)")
-    # Any device and any float precision are accepted: the harness stores float32 on the CPU.
-    images = images.detach().to("cpu", torch.float32)
-    if not torch.isfinite(images).all():
-        raise PluginContractError(f"{source}: transform returned NaN or inf values")
-    if is_image:
-        lo, hi = float(images.min()), float(images.max())
-        if lo < -1e-4 or hi > 1 + 1e-4:
-            raise PluginContractError(f"{source}: transformed images must lie in [0, 1], "
-                                      f"found [{lo:.4g}, {hi:.4g}]")
-        images = images.clamp_(0.0, 1.0)
-    return images
 
 
 @dataclass
@@ -125,17 +70,6 @@ class RunReport:
                 f"{self.wall_time:.1f}s")
 
 
-@contextlib.contextmanager
-def plugin_stage(source: str, stage: str) -> Iterator[None]:
-    """Name the plugin and the stage (fit, transform, run) in whatever the block raises."""
-    try:
-        yield
-    except (PluginContractError, CellTimeout):
-        raise
-    except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as such
-        raise PluginContractError(f"{source}: {stage} raised {error_text(exc)}") from exc
-
-
 def raw_inputs(splits: DatasetSplits) -> list[tuple[str, Any]]:
     return [(f"raw {name}", split) for name, split in splits.items()]
 
@@ -144,12 +78,19 @@ def sanitized_inputs(fitted: FittedSanitizer) -> list[tuple[str, Any]]:
     return [("sanitized attack", fitted.attack), ("sanitized test", fitted.test)]
 
 
-def error_text(exc: BaseException) -> str:
-    if isinstance(exc, (PluginContractError, CellTimeout)):
-        return str(exc)
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+@dataclass
+class Isolated:
+    """Plugin calls of one job in its sandbox (``--isolation process``)."""
+
+    sandbox: Sandbox
+    shared: SharedModels
+    shared_seed: int
+
+    def call(self, stage: str, kind: str, config: Any, task: Any, ctx: Context, source: str,
+             payload: dict[str, Any]) -> Any:
+        return self.sandbox.call(PluginCall(stage, kind, config.name, dict(config.kwargs), task,
+                                            ContextSpec.of(ctx, self.shared_seed), source, payload),
+                                 self.shared)
 
 
 def ensure_task_facts(store: ResultStore, registry: Registry, job: Job, splits: DatasetSplits) -> None:
@@ -218,6 +159,9 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
                        show_progress=options.show_progress, shared_store=shared,
                        shared_seed=derive_seed(job.seed, "shared"), label=label)
 
+    isolated = (Isolated(sandbox_for(options.registry_recipe), shared, derive_seed(job.seed, "shared"))
+                if options.isolation == "process" else None)
+
     sanitizer_cls = registry.sanitizer(job.sanitizer.name)
     if dataset_spec.kind not in sanitizer_cls.inputs:
         for cell in job.cells:
@@ -271,7 +215,7 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
                     discard(corrupt)
             if fitted is None:
                 fitted = _fit(job, sanitizer_cls, splits, context(derive_seed(job.seed, "fit", key),
-                                                                  f"{label} fit"), limit)
+                                                                  f"{label} fit"), limit, isolated)
                 tampered = raw_seal.changed(raw_inputs(splits))
                 if tampered:
                     # Never cache a fit made on, or leaving behind, altered data.
@@ -302,9 +246,9 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
             ctx.seed_everything()
             with time_limit(limit, source):
                 if cell.kind == "attack":
-                    outcome = _run_attack(registry, cell, fitted, splits, truth, ctx)
+                    outcome = _run_attack(registry, cell, fitted, splits, truth, ctx, isolated)
                 else:
-                    outcome = _run_metric(registry, cell, fitted, splits, ctx)
+                    outcome = _run_metric(registry, cell, fitted, splits, ctx, isolated)
             tampered = raw_seal.changed(raw_inputs(splits)) + sanitized_seal.changed(sanitized_inputs(fitted))
             if tampered:
                 try:
@@ -325,9 +269,17 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
 
 
 def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
-         limit: float | None) -> FittedSanitizer:
-    ctx.seed_everything()
+         limit: float | None, isolated: Isolated | None = None) -> FittedSanitizer:
     source = f"sanitizer {job.cells[0].sanitizer_label}"
+    if isolated is not None:
+        # The child gets a copy of the train split and the attack and test images, no labels.
+        out = isolated.call("fit", "sanitizers", job.sanitizer, job.task, ctx, source, {
+            "train": copy_image_set(splits.train), "attack": splits.attack.images.clone(),
+            "test": splits.test.images.clone(),
+            "capabilities": sorted(set(sanitizer_cls.capabilities) - {"release"})})
+        return FittedSanitizer(out["sanitizer"], splits.attack.with_images(out["attack"]),
+                               splits.test.with_images(out["test"]))
+    ctx.seed_everything()
     with plugin_stage(source, "its constructor"):
         sanitizer = sanitizer_cls(**job.sanitizer.kwargs)
     with time_limit(limit, f"{source} fit"):
@@ -350,32 +302,69 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
 
 
 def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
-                truth: WithheldTruth, ctx: Context) -> Scored | str:
+                truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None) -> Scored | str:
     attack_cls = registry.attack(cell.plugin.name)
     kind = attack_kind(attack_cls)
     sanitizer = fitted.sanitizer
-    missing = (set(attack_cls.requires) & SANITIZER_CAPABILITIES) - set(type(sanitizer).capabilities)
-    if missing:
-        return (f"attack {cell.plugin.name!r} requires {sorted(missing)}, which sanitizer "
-                f"{cell.sanitizer.name!r} does not expose")
-    if AUX in attack_cls.requires and splits.aux is None:
-        return f"attack {cell.plugin.name!r} requires public aux data; data set {cell.dataset!r} has none"
-    view = kind.build_view(ViewInputs(attack_cls, sanitizer, splits, fitted.attack, fitted.test, ctx))
-    result = attack_cls(**cell.plugin.kwargs).run(view, cell.task, ctx)
     source = f"attack {cell.plugin_label}"
+    # The configured instance first: its requirements may depend on its parameters (an attack
+    # that sets self.requires in __init__). Constructors only store configuration, so building
+    # one here, even when the run happens in a sandbox, costs nothing.
+    with plugin_stage(source, "its constructor"):
+        attack = attack_cls(**cell.plugin.kwargs)
+    resolution = resolve_requirements(attack.requires, has_aux=splits.aux is not None,
+                                      capabilities=type(sanitizer).capabilities,
+                                      attack=cell.plugin_label, sanitizer=cell.sanitizer.name,
+                                      dataset=cell.dataset)
+    if resolution.unmet is not None:
+        return resolution.unmet
+    view = kind.build_view(ViewInputs(attack, sanitizer, splits, fitted.attack, fitted.test, ctx,
+                                      resolution.granted))
+    if isolated is None:
+        with plugin_stage(source, "run"):
+            result = attack.run(view, cell.task, ctx)
+    else:
+        # The sandbox gets copies of what the view grants; it rebuilds the oracle and the handles
+        # from the fitted sanitizer, which travels only when one of them is granted.
+        lent = replace(view, attack=copy_image_set(view.attack), test=copy_image_set(view.test),
+                       raw_train=copy_image_set(view.raw_train), aux=copy_image_set(view.aux),
+                       oracle=None, handles={})
+        payload: dict[str, Any] = {"view": lent, "oracle": view.oracle is not None,
+                                   "handles": sorted(view.handles)}
+        if payload["oracle"] or payload["handles"]:
+            payload["sanitizer"] = sanitizer
+        result = isolated.call("attack", "attacks", cell.plugin, cell.task, ctx, source, payload)
     if not isinstance(result, kind.result_type):
         raise PluginContractError(f"{source}: run() must return a {kind.result_type.__name__}, got "
                                   f"{type(result).__name__}")
     return kind.score(result, truth, source)
 
 
+def metric_view(splits: DatasetSplits, fitted: FittedSanitizer, task: Any, copy: bool) -> MetricView:
+    """A metric's view. Its test splits carry the kept attributes' labels, never the sensitive
+    one: a utility metric has no use for it, and a metric must not be a way around the attacks'
+    threat model (it could leave it in a shared model)."""
+    def test_split(split: Any) -> Any:
+        return ImageSet(split.images.clone() if copy else split.images,
+                        {name: (values.clone() if copy else values)
+                         for name, values in split.labels.items() if name != task.sensitive},
+                        dict(split.attributes))
+
+    lend = copy_image_set if copy else (lambda split: split)
+    return MetricView(raw_train=lend(splits.train), raw_attack=lend(splits.attack),
+                      raw_test=test_split(splits.test), sanitized_attack=lend(fitted.attack),
+                      sanitized_test=test_split(fitted.test))
+
+
 def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
-                ctx: Context) -> Scored:
-    metric = registry.metric(cell.plugin.name)(**cell.plugin.kwargs)
-    view = MetricView(raw_train=splits.train, raw_attack=splits.attack, raw_test=splits.test,
-                      sanitized_attack=fitted.attack, sanitized_test=fitted.test)
-    values = metric.run(view, cell.task, ctx)
+                ctx: Context, isolated: Isolated | None = None) -> Scored:
     source = f"metric {cell.plugin_label}"
+    if isolated is not None:
+        values = isolated.call("metric", "metrics", cell.plugin, cell.task, ctx, source,
+                               {"view": metric_view(splits, fitted, cell.task, copy=True)})
+    else:
+        metric = registry.metric(cell.plugin.name)(**cell.plugin.kwargs)
+        values = metric.run(metric_view(splits, fitted, cell.task, copy=False), cell.task, ctx)
     if not isinstance(values, list) or not values or not all(isinstance(v, MetricValue) for v in values):
         raise PluginContractError(f"{source}: run() must return a non-empty list of MetricValue")
     for v in values:

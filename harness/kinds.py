@@ -10,15 +10,18 @@
   returns, how the harness alone scores it, and the figures a leaderboard shows. Adding a scoring
   kind (membership, reconstruction...) means adding one entry here; the runner, the store and the
   leaderboards read this table and special-case none of them.
+- :func:`resolve_requirements`: what an attack's ``requires`` (names, or alternatives of which any
+  one will do) come to against a sanitizer and a data set: the grants its view carries, or why the
+  cell is ``n/a``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, NamedTuple
 
-from .api import (AUX, ORACLE, RAW_TRAIN, Attack, AttackResult, AttackView, Context, DatasetSpec,
-                  Sanitizer, UtilityMetric)
+from .api import (ALL_REQUIREMENTS, AUX, ORACLE, RAW_TRAIN, Attack, AttackResult, AttackView,
+                  Context, DatasetSpec, PluginContractError, Sanitizer, UtilityMetric)
 from .data import DatasetSplits, ImageSet
 from .scoring import Scored, score_attribute
 
@@ -83,7 +86,7 @@ THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
 )}
 
 
-def threat_model(attack: type[Attack]) -> ThreatModel:
+def threat_model(attack: type[Attack] | Attack) -> ThreatModel:
     """The attack's declared threat model; an unknown identifier is the plugin's error."""
     declared = attack.threat_model
     if isinstance(declared, ThreatModel):
@@ -95,20 +98,125 @@ def threat_model(attack: type[Attack]) -> ThreatModel:
                          f"known: {sorted(THREAT_MODELS)} (or a ppbench.kinds.ThreatModel)") from None
 
 
+# --- requirements --------------------------------------------------------------------------------
+
+# Grants that every cell can meet: the raw train split always exists, and so does the fitted
+# sanitizer's transform behind the oracle. Aux data and sanitizer capabilities depend on the cell.
+_ALWAYS_AVAILABLE = frozenset({RAW_TRAIN, ORACLE})
+
+
+class Resolution(NamedTuple):
+    """What an attack's requirements come to in one cell."""
+
+    # What the view carries: of each entry that can be met, its first alternative that can.
+    granted: frozenset[str]
+    unmet: str | None  # why the cell is n/a (naming what is missing); None when all are met
+
+
+def requirement_alternatives(requires: Any, attack: str = "attack") -> tuple[tuple[str, ...], ...]:
+    """Each entry of ``requires`` as its alternatives in order of preference, validated.
+
+    A name is an entry of one alternative; a tuple (or list) keeps its order; a set or frozenset
+    has none, so its names are taken in alphabetical order (iteration order would differ between
+    processes, and with it the grant). Unknown names, an empty entry or a bare string (``"aux"``
+    iterates as letters) raise :class:`~ppbench.api.PluginContractError` naming the attack.
+    """
+    example = "e.g. {'aux'} or {('aux', 'raw_train')}"
+    if isinstance(requires, (str, bytes)) or not isinstance(requires, Iterable):
+        raise PluginContractError(f"attack {attack!r}: requires must be a collection of "
+                                  f"requirements ({example}), got {requires!r}")
+    entries: set[tuple[str, ...]] = set()
+    for entry in requires:
+        if isinstance(entry, str):
+            alternatives: tuple[Any, ...] = (entry,)
+        elif isinstance(entry, (tuple, list)):
+            alternatives = tuple(entry)
+        elif isinstance(entry, (set, frozenset)):
+            alternatives = tuple(sorted(entry, key=str))
+        else:
+            raise PluginContractError(f"attack {attack!r}: each entry of requires is a name or a "
+                                      f"tuple of alternative names ({example}), got {entry!r}")
+        if not alternatives:
+            raise PluginContractError(f"attack {attack!r} requires an empty set of alternatives, "
+                                      "which nothing can meet")
+        unknown = [a for a in alternatives if not isinstance(a, str) or a not in ALL_REQUIREMENTS]
+        if unknown:
+            raise PluginContractError(
+                f"attack {attack!r} requires unknown grants {unknown}; known: "
+                f"{sorted(ALL_REQUIREMENTS)} (an entry may also be a tuple of them, any one of "
+                "which will do)")
+        entries.add(alternatives)
+    # Sorted, so that messages and listings read the same whichever order a set iterates in.
+    return tuple(sorted(entries))
+
+
+def requirement_label(alternatives: tuple[str, ...]) -> str:
+    """How listings and messages write an entry: ``aux`` or, for alternatives, ``aux|raw_train``."""
+    return "|".join(alternatives)
+
+
+def requirement_labels(requires: Collection[Any], attack: str = "attack") -> list[str]:
+    """The entries of ``requires`` as ``ppbench list`` shows them (validated, sorted)."""
+    return [requirement_label(entry) for entry in requirement_alternatives(requires, attack)]
+
+
+def resolve_requirements(requires: Collection[Any], *, has_aux: bool, capabilities: Collection[str],
+                         attack: str = "attack", sanitizer: str | None = None,
+                         dataset: str | None = None) -> Resolution:
+    """Grant each entry of ``requires`` its first alternative that can be met, in the order given.
+
+    ``has_aux``: the data set provides public aux data; ``capabilities``: what the fitted
+    sanitizer declares (its ``handles()`` provide them). ``raw_train`` and ``oracle`` can always be
+    met. An entry none of whose alternatives can be met makes the cell n/a: ``unmet`` then says
+    which entries and why, naming ``sanitizer`` and ``dataset`` when given. Unknown names raise
+    (see :func:`requirement_alternatives`).
+    """
+    capabilities = frozenset(capabilities)
+    sanitizer_name = f"sanitizer {sanitizer!r}" if sanitizer else "the sanitizer"
+    dataset_name = f"data set {dataset!r}" if dataset else "the data set"
+
+    def available(name: str) -> bool:
+        if name == AUX:
+            return has_aux
+        return name in _ALWAYS_AVAILABLE or name in capabilities
+
+    def why_not(name: str) -> str:
+        if name == AUX:
+            return f"{dataset_name} has no public aux data"
+        return f"{sanitizer_name} does not expose {name}"
+
+    granted: set[str] = set()
+    unmet: list[tuple[str, ...]] = []
+    for alternatives in requirement_alternatives(requires, attack):
+        met = next((name for name in alternatives if available(name)), None)
+        if met is None:
+            unmet.append(alternatives)
+        else:
+            granted.add(met)
+    if not unmet:
+        return Resolution(frozenset(granted), None)
+    wanted = " and ".join(requirement_label(entry) + (" (any one)" if len(entry) > 1 else "")
+                          for entry in unmet)
+    reasons = " and ".join(dict.fromkeys(why_not(name) for entry in unmet for name in entry))
+    return Resolution(frozenset(granted), f"attack {attack!r} requires {wanted}, but {reasons}")
+
+
 # --- scoring kinds -------------------------------------------------------------------------------
 
 
 @dataclass
 class ViewInputs:
-    """Everything a view builder may draw from; the builder hands on only what the attack's
-    requirements grant."""
+    """Everything a view builder may draw from. The builder hands on the standard view and, of
+    the rest, exactly ``granted``: what :func:`resolve_requirements` granted the configured
+    ``attack`` in this cell (for alternatives, the one that was met, nothing more)."""
 
-    attack: type[Attack]
+    attack: Attack  # the configured instance: its requirements may depend on its parameters
     sanitizer: Sanitizer
     raw: DatasetSplits
     sanitized_attack: ImageSet
     sanitized_test: ImageSet
     ctx: Context
+    granted: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -127,7 +235,7 @@ class AttackKind:
 
 
 def _attribute_view(inputs: ViewInputs) -> AttackView:
-    requires = inputs.attack.requires
+    granted = inputs.granted
     sanitizer, ctx = inputs.sanitizer, inputs.ctx
 
     def oracle(images: "torch.Tensor") -> "torch.Tensor":
@@ -138,10 +246,10 @@ def _attribute_view(inputs: ViewInputs) -> AttackView:
         attack=inputs.sanitized_attack,
         # The test split travels without any labels: the attack predicts, the harness scores.
         test=inputs.sanitized_test.without_labels(),
-        raw_train=inputs.raw.train if RAW_TRAIN in requires else None,
-        aux=inputs.raw.aux if AUX in requires else None,
-        oracle=oracle if ORACLE in requires else None,
-        handles={k: v for k, v in handles.items() if k in requires},
+        raw_train=inputs.raw.train if RAW_TRAIN in granted else None,
+        aux=inputs.raw.aux if AUX in granted else None,
+        oracle=oracle if ORACLE in granted else None,
+        handles={k: v for k, v in handles.items() if k in granted},
     )
 
 
@@ -161,7 +269,7 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
 )}
 
 
-def attack_kind(attack: type[Attack]) -> AttackKind:
+def attack_kind(attack: type[Attack] | Attack) -> AttackKind:
     try:
         return ATTACK_KINDS[attack.kind]
     except (KeyError, TypeError):

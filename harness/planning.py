@@ -97,6 +97,9 @@ class RunOptions:
     # A sealed run's secret salt: it stays with the process that loads the data, never reaches a
     # plugin, and is published afterwards by `ppbench reveal`.
     salt: str | None = None
+    # "process": every fit, attack and metric runs in a warm child process that holds only what
+    # it is granted (ppbench.sandbox); "none": in this process, for development.
+    isolation: str = "none"
     # The registry the cells were planned with, rebuilt from this recipe wherever a job runs
     # (None: the process-wide registry of installed plugins).
     registry_recipe: RegistryRecipe | None = None

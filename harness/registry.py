@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterator
 import pluggy
 
 from . import hookspecs
-from .api import ALL_REQUIREMENTS, SANITIZER_CAPABILITIES, Attack, DatasetSpec, Sanitizer, UtilityMetric
-from .kinds import PLUGIN_KINDS, attack_kind, threat_model
+from .api import SANITIZER_CAPABILITIES, Attack, DatasetSpec, Sanitizer, UtilityMetric
+from .kinds import PLUGIN_KINDS, attack_kind, requirement_alternatives, requirement_labels, threat_model
 
 ENTRY_POINT_GROUP = "ppbench"
 LOAD_PLUGINS_ENV = "PPBENCH_LOAD_PLUGINS"
@@ -168,10 +168,10 @@ def _check_registered(kind: str, obj: Any) -> str:
             raise ValueError(f"sanitizer {obj.name!r} declares unknown capabilities {sorted(unknown)}; "
                              f"known: {sorted(SANITIZER_CAPABILITIES)}")
     if issubclass(obj, Attack):
-        unknown = set(obj.requires) - ALL_REQUIREMENTS
-        if unknown:
-            raise ValueError(f"attack {obj.name!r} requires unknown grants {sorted(unknown)}; "
-                             f"known: {sorted(ALL_REQUIREMENTS)}")
+        # A class-level `requires` is checked now (names, alternatives); one that an instance sets
+        # from its parameters, or a property, is checked when a configured instance runs.
+        if not isinstance(obj.requires, property):
+            requirement_alternatives(obj.requires, obj.name)
         attack_kind(obj)
         threat_model(obj)
     obj.param_defaults()  # a constructor that cannot be introspected fails here, at load time
@@ -332,6 +332,21 @@ def describe(registry: Registry) -> dict[str, Any]:
 
         return {k: (None if v is inspect.Parameter.empty else v) for k, v in cls.param_defaults().items()}
 
+    def requires(cls: type[Attack]) -> list[str]:
+        """The requirements of the default configuration: an attack may set them in __init__ from
+        its parameters, so the class attribute alone can be wrong. Constructors only store
+        configuration (CONTRIBUTING), so building one here is cheap."""
+        try:
+            declared = cls().requires
+        except Exception:  # noqa: BLE001 - a required parameter, or a constructor that fails
+            declared = cls.requires
+        if isinstance(declared, property):  # no default configuration to evaluate it on
+            return ["(depends on its parameters)"]
+        try:
+            return requirement_labels(declared, cls.name)
+        except ValueError as exc:  # listed, not raised: one broken plugin must not stop the list
+            return [f"(invalid: {exc})"]
+
     out: dict[str, Any] = {kind: [] for kind in KINDS}
     for entry in registry:
         row: dict[str, Any] = {"name": entry.name, "distribution": entry.source.distribution,
@@ -347,7 +362,7 @@ def describe(registry: Registry) -> dict[str, Any]:
                 row.update(capabilities=sorted(obj.capabilities), inputs=sorted(obj.inputs))
             if entry.kind == "attacks":
                 model = threat_model(obj)
-                row.update(requires=sorted(obj.requires), kind=obj.kind, threat_model=model.id,
+                row.update(requires=requires(obj), kind=obj.kind, threat_model=model.id,
                            threat_model_description=model.description, knowledge=model.knowledge)
         out[entry.kind].append(row)
     out["failures"] = [{"plugin": f.plugin, "distribution": f.distribution, "error": f.error}

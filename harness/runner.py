@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Iterable
 
-from .executors import get_executor
-from .jobs import RunReport
-from .planning import DEFAULT_STORE, RunOptions, group_jobs, plan, resolve_device
+from .executors import JobLost, get_executor, lost_jobs_error
+from .jobs import JobReport, RunReport, run_job
+from .planning import DEFAULT_STORE, Job, RunOptions, group_jobs, plan, resolve_device
 from .registry import Registry, get_registry, remember
 from .sealing import commitment
 from .spec import BenchmarkSpec
@@ -47,7 +48,22 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
                        cell_keys=[c.key for c in cells])
     jobs = group_jobs(pending)
     if jobs:
-        get_executor(executor, workers=workers, device=options.device).run(
-            jobs, options, report, show_progress=options.show_progress)
+        lost: list[JobLost] = []
+
+        def on_done(job: Job, outcome: JobReport | JobLost) -> None:
+            # Executors report, the runner keeps the report: merged here, in this process.
+            if isinstance(outcome, JobLost):
+                lost.append(outcome)
+            else:
+                report.merge(outcome)
+
+        job_executor = get_executor(executor, workers=workers, device=options.device)
+        # Worker processes share this terminal: bars of their own would tear through the pool's.
+        job_options = options if job_executor.in_process else replace(options, show_progress=False)
+        # A partial of a top-level function pickles, so worker processes can receive it.
+        job_executor.run(jobs, partial(run_job, options=job_options), on_done,
+                         show_progress=options.show_progress)
+        if lost:  # every other job's outcome is merged by now; their cells are stored
+            raise lost_jobs_error(lost)
     report.wall_time = time.monotonic() - started
     return report

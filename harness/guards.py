@@ -1,0 +1,85 @@
+"""The contract checks around every plugin call, in process and in a sandbox: time limits, the
+shape and range of a sanitizer's output, and error messages that name the plugin and the stage."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
+
+from .api import CellTimeout, PluginContractError
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Interrupt the block with :class:`CellTimeout` after ``seconds``.
+
+    In the main thread of a POSIX process a timer signal interrupts even a plugin that never
+    checks its deadline; elsewhere the cooperative deadline of the Context is all there is.
+    """
+    usable = (seconds is not None and math.isfinite(seconds) and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise CellTimeout(f"{what}: time limit of {seconds:.0f}s exceeded")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def check_sanitized(images: Any, reference: Any, is_image: bool, source: str) -> Any:
+    """A sanitizer's output, validated against the contract and moved to the CPU."""
+    import torch
+
+    if not isinstance(images, torch.Tensor):
+        raise PluginContractError(f"{source}: transform must return a tensor, got {type(images).__name__}")
+    if images.shape != reference.shape:
+        raise PluginContractError(f"{source}: transform changed the shape from "
+                                  f"{tuple(reference.shape)} to {tuple(images.shape)}")
+    if not images.dtype.is_floating_point:
+        raise PluginContractError(f"{source}: transform must return floats, got {images.dtype}")
+    if images.device.type == "meta":
+        raise PluginContractError(f"{source}: transform returned a tensor on the 'meta' device, "
+                                  "which holds no data; return real values (on any device)")
+    # Any device and any float precision are accepted: the harness stores float32 on the CPU.
+    images = images.detach().to("cpu", torch.float32)
+    if not torch.isfinite(images).all():
+        raise PluginContractError(f"{source}: transform returned NaN or inf values")
+    if is_image:
+        lo, hi = float(images.min()), float(images.max())
+        if lo < -1e-4 or hi > 1 + 1e-4:
+            raise PluginContractError(f"{source}: transformed images must lie in [0, 1], "
+                                      f"found [{lo:.4g}, {hi:.4g}]")
+        images = images.clamp_(0.0, 1.0)
+    return images
+
+
+@contextlib.contextmanager
+def plugin_stage(source: str, stage: str) -> Iterator[None]:
+    """Name the plugin and the stage (fit, transform, run) in whatever the block raises."""
+    try:
+        yield
+    except (PluginContractError, CellTimeout):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as such
+        raise PluginContractError(f"{source}: {stage} raised {error_text(exc)}") from exc
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, (PluginContractError, CellTimeout)):
+        return str(exc)
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"

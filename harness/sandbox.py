@@ -1,0 +1,282 @@
+"""Plugin calls in a child process that holds only what the call grants (``--isolation process``).
+
+In-process, a plugin shares the harness's memory: a garbage-collector scan, the stack frames or a
+module global reach the labelled test split, the raw data and the results store. In a sandbox the
+plugin runs in a warm child process (started once, reused by every later call) that receives
+copies of the tensors its view grants, through shared memory, and nothing else: not the test
+labels, not the data set's splits, not the store's or the cache's paths. The harness scores what
+comes back in the parent.
+
+``ctx.shared`` (raw-data models cached across cells) is served by the parent over the same pipe:
+the child asks for a cached value, and builds and returns it when there is none, so the cache
+folder stays out of the child's reach.
+
+This is a boundary in Python, not in the operating system: the child can still read files the
+user can read and open network connections. Untrusted code belongs in a container as well
+(CONTRIBUTING, "What the harness enforces").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .api import CellTimeout, Context, PluginContractError, Profile
+from .data import ImageSet
+from .guards import check_sanitized, error_text, plugin_stage, time_limit
+from .registry import RegistryRecipe
+
+ISOLATION_MODES = ("none", "process")
+_START_GRACE = 120.0  # seconds for a fresh child to import torch and the plugins
+_KILL_GRACE = 30.0  # beyond the cell's own limit, before the parent kills a child that hangs
+
+
+def copy_image_set(split: ImageSet | None, keep_labels: bool = True) -> ImageSet | None:
+    """A copy that shares no memory with ``split`` (a child may write into what it gets)."""
+    if split is None:
+        return None
+    labels = {name: values.clone() for name, values in split.labels.items()} if keep_labels else {}
+    return ImageSet(split.images.clone(), labels, dict(split.attributes) if keep_labels else {})
+
+
+@dataclass
+class ContextSpec:
+    """What a child needs to rebuild the cell's :class:`Context` (no store, no cache path)."""
+
+    device: str
+    profile: Profile
+    seed: int
+    time_limit: float | None
+    label: str
+    shared_seed: int
+
+    @classmethod
+    def of(cls, ctx: Context, shared_seed: int) -> "ContextSpec":
+        return cls(str(ctx.device), ctx.profile, ctx.seed, ctx.time_left() if ctx.deadline else None,
+                   ctx.label, shared_seed)
+
+
+@dataclass
+class PluginCall:
+    """One call: ``stage`` is ``fit`` (fit a sanitizer and transform the attack and test images),
+    ``attack`` or ``metric``; ``payload`` holds the granted data (copies)."""
+
+    stage: str
+    kind: str  # registry kind: sanitizers, attacks, metrics
+    name: str
+    kwargs: dict[str, Any]
+    task: Any
+    context: ContextSpec
+    source: str  # how messages name the plugin, e.g. "attack linear-probe"
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the child -----------------------------------------------------------------------------------
+
+
+def _child_main(conn: Any, recipe: RegistryRecipe, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    from .registry import registry_for
+
+    registry = registry_for(recipe)
+    _leave_the_harness_behind()
+    while True:
+        try:
+            call = conn.recv()
+        except EOFError:
+            return
+        if call is None:
+            return
+        try:
+            conn.send(("ok", _perform(call, registry, conn)))
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+            conn.send(("error", type(exc).__name__, error_text(exc)))
+
+
+def _leave_the_harness_behind() -> None:
+    """Start the plugin in an empty working folder without the harness's settings, so that the
+    store and cache paths are not lying around (the run's own folder holds results.db)."""
+    import os
+    import sys
+    import tempfile
+
+    sys.path[:] = [os.path.abspath(entry) if entry else os.getcwd() for entry in sys.path]
+    for name in [n for n in os.environ if n.startswith("PPBENCH_")]:
+        del os.environ[name]
+    os.chdir(tempfile.mkdtemp(prefix="ppbench-sandbox-"))
+
+
+def _shared_proxy(conn: Any) -> Callable[[str, Callable[[], Any], dict[str, Any]], Any]:
+    def shared(name: str, build: Callable[[], Any], key: dict[str, Any]) -> Any:
+        conn.send(("shared-get", name, key))
+        found, value = conn.recv()
+        if found:
+            return value
+        value = build()
+        conn.send(("shared-put", name, key, value))
+        conn.recv()  # the parent has stored it
+        return value
+
+    return shared
+
+
+def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
+    from .data import apply_batched
+
+    spec = call.context
+    ctx = Context(device=spec.device, profile=spec.profile, seed=spec.seed,
+                  time_limit=spec.time_limit, show_progress=False, shared_store=_shared_proxy(conn),
+                  shared_seed=spec.shared_seed, label=spec.label)
+    ctx.seed_everything()
+    cls = registry.get(call.kind, call.name).obj
+    payload = call.payload
+    with time_limit(spec.time_limit, call.source):
+        if call.stage == "fit":
+            with plugin_stage(call.source, "its constructor"):
+                sanitizer = cls(**call.kwargs)
+            with plugin_stage(call.source, "fit"):
+                sanitizer = sanitizer.fit(payload["train"], call.task, ctx) or sanitizer
+            out = {"sanitizer": sanitizer}
+            for name in ("attack", "test"):
+                images = payload[name]
+                with plugin_stage(call.source, f"transform (on the {name} split)"):
+                    result = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx),
+                                           images, ctx.profile.batch_size * 4)
+                out[name] = check_sanitized(result, images, images.dim() == 4, call.source)
+            missing = set(payload.get("capabilities", ())) - set(sanitizer.handles())
+            if missing:
+                raise PluginContractError(f"{call.source} declares capabilities {sorted(missing)} "
+                                          "but handles() does not provide them")
+            return out
+        if call.stage == "attack":
+            view = payload["view"]
+            sanitizer = payload.get("sanitizer")
+            if payload.get("oracle"):
+                view.oracle = lambda images: sanitizer.transform(images.to(ctx.device), ctx)
+            if payload.get("handles"):
+                available = sanitizer.handles()
+                view.handles = {name: available[name] for name in payload["handles"] if name in available}
+            with plugin_stage(call.source, "its constructor"):
+                attack = cls(**call.kwargs)
+            with plugin_stage(call.source, "run"):
+                return attack.run(view, call.task, ctx)
+        with plugin_stage(call.source, "its constructor"):
+            metric = cls(**call.kwargs)
+        with plugin_stage(call.source, "run"):
+            return metric.run(payload["view"], call.task, ctx)
+
+
+# --- the parent ----------------------------------------------------------------------------------
+
+
+class Sandbox:
+    """One warm child process; :meth:`call` runs a :class:`PluginCall` in it and returns what
+    the plugin returned. A child that dies or hangs is replaced for the next call."""
+
+    def __init__(self, recipe: RegistryRecipe | None, threads: int | None = None) -> None:
+        import torch
+
+        self.recipe = recipe or RegistryRecipe.of(None)
+        self.threads = threads or torch.get_num_threads()
+        self.process: Any = None
+        self.conn: Any = None
+
+    def _start(self) -> None:
+        import torch.multiprocessing as mp
+
+        context = mp.get_context("spawn")  # fork and torch's thread pools do not mix
+        parent, child = context.Pipe()
+        self.process = context.Process(target=_child_main, args=(child, self.recipe, self.threads),
+                                       daemon=True, name="ppbench-sandbox")
+        self.process.start()
+        child.close()
+        self.conn = parent
+
+    def close(self) -> None:
+        if self.process is not None:
+            try:
+                self.conn.send(None)
+                self.process.join(timeout=5)
+            except (OSError, EOFError, BrokenPipeError):
+                pass
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+        self.process = self.conn = None
+
+    def _kill(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.process = self.conn = None
+
+    def call(self, call: PluginCall, shared: Any) -> Any:
+        """Run ``call`` in the child; ``shared`` serves ``ctx.shared`` (a :class:`SharedModels`)."""
+        if self.process is None or not self.process.is_alive():
+            self._start()
+            wait_first = _START_GRACE
+        else:
+            wait_first = 0.0
+        limit = call.context.time_limit
+        budget = None if limit is None else limit + _KILL_GRACE + wait_first
+        try:
+            self.conn.send(call)
+        except (OSError, BrokenPipeError) as exc:
+            self._kill()
+            raise PluginContractError(f"{call.source}: its sandbox process is gone ({exc})") from None
+        held: dict[tuple, Any] = {}
+        try:
+            while True:
+                if not self.conn.poll(budget):
+                    self._kill()
+                    raise CellTimeout(f"{call.source}: time limit of {limit:.0f}s exceeded "
+                                      "(its sandbox process was stopped)")
+                message = self.conn.recv()
+                tag = message[0]
+                if tag == "ok":
+                    return message[1]
+                if tag == "error":
+                    _, name, text = message
+                    raise (CellTimeout if name == "CellTimeout" else PluginContractError)(text)
+                if tag == "shared-get":
+                    _, name, key = message
+                    found, value, lock = shared.lookup(name, key)
+                    if not found:
+                        held[(name, repr(key))] = lock  # kept until the child hands the value over
+                    self.conn.send((found, value))
+                elif tag == "shared-put":
+                    _, name, key, value = message
+                    shared.store(name, key, value, held.pop((name, repr(key)), None))
+                    self.conn.send(True)
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            code = self.process.exitcode if self.process is not None else None
+            self._kill()
+            raise PluginContractError(f"{call.source}: its sandbox process died (exit code {code}: "
+                                      "out of memory, or the plugin exited)") from None
+        finally:
+            for lock in held.values():
+                if lock is not None:
+                    lock.release()
+
+
+_sandboxes: dict[Any, Sandbox] = {}
+
+
+def sandbox_for(recipe: RegistryRecipe | None) -> Sandbox:
+    """The warm sandbox of this process for a registry recipe (one per worker process)."""
+    try:
+        key: Any = recipe
+        hash(key)
+    except TypeError:
+        key = id(recipe)
+    if key not in _sandboxes:
+        _sandboxes[key] = Sandbox(recipe)
+    return _sandboxes[key]
+
+
+def close_sandboxes() -> None:
+    for sandbox in _sandboxes.values():
+        sandbox.close()
+    _sandboxes.clear()
