@@ -418,8 +418,9 @@ class MetricValue:
 
 @dataclass
 class MetricView:
-    """A utility metric is the harness's own instrument: it sees raw and sanitized data with every
-    label (the sanitizer never sees this view). ``raw_train`` is the sanitizer's fit split;
+    """A utility metric is the harness's own instrument: it sees raw and sanitized data with their
+    labels, except the sensitive attribute's on the test splits (a metric measures what is kept;
+    the sanitizer never sees this view). ``raw_train`` is the sanitizer's fit split;
     ``raw_attack``/``sanitized_attack`` and ``raw_test``/``sanitized_test`` are the same items
     before and after sanitization."""
 
