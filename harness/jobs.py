@@ -8,6 +8,7 @@ not met is ``n/a``. Each cell is committed to the store the moment it finishes.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +40,7 @@ class JobReport:
     shared_built: int = 0
     statuses: dict[str, str] = field(default_factory=dict)  # cell key -> status
     errors: dict[str, str] = field(default_factory=dict)  # cell key -> message
+    deferred: list[str] = field(default_factory=list)  # cells another run on the store holds
 
 
 @dataclass
@@ -52,6 +54,7 @@ class RunReport:
     errors: dict[str, str] = field(default_factory=dict)
     wall_time: float = 0.0
     cell_keys: list[str] = field(default_factory=list)
+    by_other_runs: int = 0  # cells another run on the same store computed while this one waited
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.statuses.values() if s == status)
@@ -67,7 +70,9 @@ class RunReport:
         return (f"{self.planned} cells: {self.skipped} already stored, {len(self.statuses)} run "
                 f"({self.count('ok')} ok, {self.count('error')} error, {self.count('n/a')} n/a); "
                 f"sanitizer fits: {self.fits_computed} computed, {self.fits_reused} from cache; "
-                f"{self.wall_time:.1f}s")
+                + (f"{self.by_other_runs} computed meanwhile by another run on the store; "
+                   if self.by_other_runs else "")
+                + f"{self.wall_time:.1f}s")
 
 
 def raw_inputs(splits: DatasetSplits) -> list[tuple[str, Any]]:
@@ -121,10 +126,47 @@ def ensure_task_facts(store: ResultStore, registry: Registry, job: Job, splits: 
     store.put_fact(job.dataset, key, task.name, job.seed, job.profile, FLOOR_FACT, arrays)
 
 
+class Heartbeat:
+    """Renews a job's lease in the store while the job runs, from a background thread."""
+
+    def __init__(self, store: ResultStore, key: str, owner: str, ttl: float) -> None:
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, args=(store, key, owner, ttl),
+                                       daemon=True, name="ppbench-lease")
+        self.thread.start()
+
+    def _beat(self, store: ResultStore, key: str, owner: str, ttl: float) -> None:
+        while not self.stopped.wait(ttl / 3):
+            try:
+                store.renew(key, owner, ttl)
+            except Exception:  # noqa: BLE001 - a missed beat only risks duplicate work
+                pass
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
 def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] | None = None) -> JobReport:
-    """Fit (or load) one sanitizer configuration and run its pending cells. Never raises for a
-    plugin's fault: every failure is stored against the cells it costs."""
+    """Fit (or load) one sanitizer configuration and run its pending cells, unless another run
+    on the same store holds the job's lease: its cells are then reported as deferred. Never
+    raises for a plugin's fault: every failure is stored against the cells it costs."""
     registry = registry_for(options.registry_recipe)
+    store = ResultStore(options.store)
+    lease = "job:" + fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer,
+                             job.seed, job.profile, job.seal)
+    if not store.claim(lease, options.run_id, options.lease_ttl):
+        return JobReport(deferred=[cell.key for cell in job.cells])
+    heartbeat = Heartbeat(store, lease, options.run_id, options.lease_ttl)
+    try:
+        return _run_claimed_job(job, options, registry, on_cell)
+    finally:
+        heartbeat.stop()
+        store.release(lease, options.run_id)
+
+
+def _run_claimed_job(job: Job, options: RunOptions, registry: Registry,
+                     on_cell: Callable[[Cell, str], None] | None) -> JobReport:
     store = ResultStore(options.store)
     report = JobReport()
     profile = get_profile(job.profile)

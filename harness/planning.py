@@ -23,6 +23,14 @@ from .store import CellRecord
 DEFAULT_STORE = "results.db"
 
 
+def _new_run_id() -> str:
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def derive_seed(*parts: Any) -> int:
     """A 60-bit seed from a hash of its parts (benchopt style): stable across runs and machines."""
     digest = hashlib.sha256(canonical_json(list(parts)).encode()).hexdigest()
@@ -100,6 +108,10 @@ class RunOptions:
     # "process": every fit, attack and metric runs in a warm child process that holds only what
     # it is granted (ppbench.sandbox); "none": in this process, for development.
     isolation: str = "none"
+    # Several runs on one store share the work: a job is leased to one of them, and a lease
+    # not renewed for this many seconds (its run was killed) is taken over.
+    lease_ttl: float = 60.0
+    run_id: str = field(default_factory=lambda: _new_run_id())
     # The registry the cells were planned with, rebuilt from this recipe wherever a job runs
     # (None: the process-wide registry of installed plugins).
     registry_recipe: RegistryRecipe | None = None

@@ -46,9 +46,12 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     pending = [c for c in cells if c.key not in done or c.plugin.name in forced]
     report = RunReport(planned=len(cells), skipped=len(cells) - len(pending),
                        cell_keys=[c.key for c in cells])
-    jobs = group_jobs(pending)
-    if jobs:
+    job_executor = get_executor(executor, workers=workers, device=options.device)
+    # Worker processes share this terminal: bars of their own would tear through the pool's.
+    job_options = options if job_executor.in_process else replace(options, show_progress=False)
+    while pending:
         lost: list[JobLost] = []
+        deferred: list[str] = []
 
         def on_done(job: Job, outcome: JobReport | JobLost) -> None:
             # Executors report, the runner keeps the report: merged here, in this process.
@@ -56,14 +59,21 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
                 lost.append(outcome)
             else:
                 report.merge(outcome)
+                deferred.extend(outcome.deferred)
 
-        job_executor = get_executor(executor, workers=workers, device=options.device)
-        # Worker processes share this terminal: bars of their own would tear through the pool's.
-        job_options = options if job_executor.in_process else replace(options, show_progress=False)
         # A partial of a top-level function pickles, so worker processes can receive it.
-        job_executor.run(jobs, partial(run_job, options=job_options), on_done,
+        job_executor.run(group_jobs(pending), partial(run_job, options=job_options), on_done,
                          show_progress=options.show_progress)
         if lost:  # every other job's outcome is merged by now; their cells are stored
             raise lost_jobs_error(lost)
+        if not deferred:
+            break
+        # Another run on this store holds those jobs: wait for it to store their cells, or for
+        # its leases to lapse (it was killed), then take over what is still missing.
+        time.sleep(min(5.0, options.lease_ttl / 4))
+        done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
+        waiting = set(deferred)
+        report.by_other_runs += len(waiting & done)
+        pending = [c for c in cells if c.key in waiting and c.key not in done]
     report.wall_time = time.monotonic() - started
     return report

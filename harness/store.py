@@ -253,6 +253,25 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
         yield items[start:start + size]
 
 
+def _owner_is_dead(owner: str) -> bool:
+    """A lease owner (``host:pid:nonce``) on this machine whose process is gone: no need to wait
+    for its lease to lapse. Owners on other machines are trusted until their lease expires."""
+    import os
+    import socket
+
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 class ResultStore:
     """A handle on the SQLite file; cheap to open, safe to use from several processes."""
 
@@ -502,3 +521,35 @@ class ResultStore:
         records = sorted((json.loads(value)["created"], key[5:], json.loads(value)["salt"])
                          for key, value in rows)
         return [(seal, salt) for _, seal, salt in records]
+
+    # -- leases: several runs on one store share the work ------------------------------------------
+
+    _LEASES = ("CREATE TABLE IF NOT EXISTS leases (lease_key TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+               "expires REAL NOT NULL)")
+
+    def claim(self, key: str, owner: str, ttl: float) -> bool:
+        """Take the lease on ``key`` for ``ttl`` seconds, unless another owner holds a live one."""
+        import time
+
+        with closing(self._connect()) as db, self._write(db):
+            db.execute(self._LEASES)
+            row = db.execute("SELECT owner, expires FROM leases WHERE lease_key = ?", (key,)).fetchone()
+            now = time.time()
+            if row is not None and row[0] != owner and row[1] > now and not _owner_is_dead(row[0]):
+                return False
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, owner, now + ttl))
+            return True
+
+    def renew(self, key: str, owner: str, ttl: float) -> None:
+        """The heartbeat: a claimant that stops renewing (killed) loses its lease after ``ttl``."""
+        import time
+
+        with closing(self._connect()) as db, self._write(db):
+            db.execute(self._LEASES)
+            db.execute("UPDATE leases SET expires = ? WHERE lease_key = ? AND owner = ?",
+                       (time.time() + ttl, key, owner))
+
+    def release(self, key: str, owner: str) -> None:
+        with closing(self._connect()) as db, self._write(db):
+            db.execute(self._LEASES)
+            db.execute("DELETE FROM leases WHERE lease_key = ? AND owner = ?", (key, owner))

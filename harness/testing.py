@@ -19,9 +19,10 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .api import (ALL_REQUIREMENTS, AUX, ORACLE, RAW_TRAIN, SANITIZER_CAPABILITIES, Attack,
+from .api import (AUX, ORACLE, RAW_TRAIN, SANITIZER_CAPABILITIES, Attack, PluginContractError,
                   AttackResult, AttackView, Context, Sanitizer, Task)
 from .data import Attribute, DatasetSplits, ImageSet
+from .kinds import requirement_alternatives, resolve_requirements
 
 if TYPE_CHECKING:
     import torch
@@ -131,7 +132,7 @@ def check_attack(attack: Attack, splits: DatasetSplits | None = None, task: Task
     params = attack.get_params()
     assert type(attack)(**params).get_params() == params, f"{name}: get_params() does not round-trip"
     splits = splits or toy_splits()
-    granted = _granted_handles(type(attack), splits, handles)
+    granted, grants = _granted(attack, splits, handles)
     n, k = len(splits.test), splits.test.num_classes(task.sensitive)
 
     # The caller's own labelled splits.test lives in this process too; in a shuffled order, its
@@ -141,9 +142,10 @@ def check_attack(attack: Attack, splits: DatasetSplits | None = None, task: Task
     decoy = torch.randperm(n, generator=g)
     # The decoy run goes first: an attack that memorises what it found in one run and replays it
     # in the next then replays the decoy, and the result returned to the caller gains nothing.
-    decoy_result = _run_with_withheld_labels(attack, splits, task, granted, order, relabel=decoy)
+    decoy_result = _run_with_withheld_labels(attack, splits, task, granted, grants, order,
+                                             relabel=decoy)
     _check_result(name, decoy_result, n, k)
-    result = _run_with_withheld_labels(attack, splits, task, granted, order, relabel=None)
+    result = _run_with_withheld_labels(attack, splits, task, granted, grants, order, relabel=None)
     _check_result(name, result, n, k)
 
     labels = splits.test.labels[task.sensitive][order]
@@ -156,30 +158,36 @@ def check_attack(attack: Attack, splits: DatasetSplits | None = None, task: Task
     return replace(result, predictions=result.predictions[torch.argsort(order)])
 
 
-def _granted_handles(attack_cls: type[Attack], splits: DatasetSplits,
-                     handles: dict[str, Any] | None) -> dict[str, Any]:
-    """The handles the view carries; a requirement check_attack cannot meet is the caller's to
-    fix, so it is a ValueError saying how, not a KeyError from inside the attack."""
-    name = attack_cls.__name__
-    requires = set(attack_cls.requires)
-    unknown = requires - ALL_REQUIREMENTS
-    assert not unknown, f"{name}: unknown requirements {sorted(unknown)}; known: {sorted(ALL_REQUIREMENTS)}"
+def _granted(attack: Attack, splits: DatasetSplits,
+             handles: dict[str, Any] | None) -> tuple[dict[str, Any], frozenset[str]]:
+    """The handles the view carries and every grant, resolved from the instance's ``requires``
+    as the runner resolves them (alternatives included). A requirement check_attack cannot meet
+    is the caller's to fix, so it is a ValueError saying how, not a KeyError inside the attack."""
+    name = type(attack).__name__
     given = dict(handles or {})
-    missing = sorted((requires & SANITIZER_CAPABILITIES) - set(given))
-    if missing:
-        raise ValueError(
-            f"{name} requires the sanitizer handle(s) {missing}, which check_attack cannot make up: "
-            f"pass them as check_attack(attack, handles={{{missing[0]!r}: ...}}), e.g. "
-            f"handles=fitted_sanitizer.handles() from a sanitizer that declares {missing}")
-    if AUX in requires and splits.aux is None:
-        raise ValueError(f"{name} requires aux data, but the splits passed to check_attack have none")
-    # As in the runner, a view carries only the handles the attack requires.
-    return {key: value for key, value in given.items() if key in requires}
+    try:
+        entries = requirement_alternatives(attack.requires, name)
+    except PluginContractError as exc:
+        raise AssertionError(str(exc)) from None
+    resolution = resolve_requirements(attack.requires, has_aux=splits.aux is not None,
+                                      capabilities=set(given), attack=name)
+    if resolution.unmet is not None:
+        wanted = {alt for entry in entries for alt in entry}
+        missing = sorted((wanted & SANITIZER_CAPABILITIES) - set(given))
+        if missing:
+            raise ValueError(
+                f"{name} requires the sanitizer handle(s) {missing}, which check_attack cannot make "
+                f"up: pass them as check_attack(attack, handles={{{missing[0]!r}: ...}}), e.g. "
+                f"handles=fitted_sanitizer.handles() from a sanitizer that declares {missing}")
+        raise ValueError(f"{name}: {resolution.unmet} (in the splits passed to check_attack)")
+    # As in the runner, a view carries only the handles granted.
+    return ({key: value for key, value in given.items() if key in resolution.granted},
+            resolution.granted)
 
 
 def _run_with_withheld_labels(attack: Attack, splits: DatasetSplits, task: Task,
-                              handles: dict[str, Any], order: "torch.Tensor",
-                              relabel: "torch.Tensor | None") -> AttackResult:
+                              handles: dict[str, Any], grants: frozenset[str],
+                              order: "torch.Tensor", relabel: "torch.Tensor | None") -> AttackResult:
     """One run on ``splits.test`` taken in ``order``; the labelled copy kept beside the view (as
     the runner keeps one to score) holds the true labels, or, with ``relabel``, the labels of
     other items: the attack cannot tell the two runs apart without reading them."""
@@ -189,7 +197,6 @@ def _run_with_withheld_labels(attack: Attack, splits: DatasetSplits, task: Task,
         labels = {key: values[relabel] for key, values in labels.items()}
     # Built inside this call so that it is gone once the run returns: the other run finds no copy.
     withheld = ImageSet(images, labels, dict(splits.test.attributes))
-    grants = type(attack).requires
     view = AttackView(
         attack=splits.attack,
         # A copy: nothing handed to the attack shares memory with the labelled set.

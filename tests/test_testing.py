@@ -171,3 +171,32 @@ def test_nothing_handed_to_the_attack_shares_memory_with_or_carries_the_labels()
     # Only the copy check_attack keeps matches the handed images: the caller's splits.test holds
     # them in another order, so a thief cannot take the true labels from it.
     assert spy.labelled_copies == 1
+
+
+def test_check_attack_resolves_alternatives_and_per_instance_requirements():
+    """Requirements are read from the configured instance, and an entry of alternatives gets the
+    first one the splits can meet, as in the runner."""
+    import torch
+
+    from ppbench import Attack, AttackResult
+    from ppbench.testing import check_attack, toy_splits
+
+    seen = {}
+
+    class EitherData(Attack):
+        name = "either-data"
+
+        def __init__(self, source: str = "either") -> None:
+            self.source = source
+            self.requires = {("aux", "raw_train")} if source == "either" else {source}
+
+        def run(self, view, task, ctx):
+            seen[self.source] = (view.aux is not None, view.raw_train is not None)
+            return AttackResult(torch.zeros(len(view.test), dtype=torch.long))
+
+    splits = toy_splits()
+    check_attack(EitherData(), splits)
+    check_attack(EitherData(source="raw_train"), splits)
+    has_aux = splits.aux is not None
+    assert seen["either"] == (has_aux, not has_aux)
+    assert seen["raw_train"] == (False, True)
