@@ -114,24 +114,19 @@ def test_cli_errors_name_what_is_wrong(tmp_path, capsys):
     assert "absent.db" in capsys.readouterr().err
 
 
-def test_the_default_benchmark_is_valid_and_its_committed_table_matches_it():
+PUBLISHED_SPECS = sorted((Path(__file__).parents[1] / "leaderboards").glob("*/benchmark.toml"))
+
+
+def test_the_default_benchmark_is_the_published_quick_three_seed_board():
+    """The default spec's own promises; that its committed board matches it is checked for every
+    published spec below."""
     spec_path = default_spec_path()
     spec = load_spec(spec_path)
-    cells = plan(spec)
+    assert plan(spec), "the default benchmark plans no cells"
     assert spec.profile == "quick" and "smiling" in spec.tasks and spec.seeds >= 3
-    committed = spec_path.parent / "leaderboard.md"
-    assert committed.exists(), "publish the default benchmark: ppbench publish"
-    text = committed.read_text()
-    for label in {c.sanitizer_label for c in cells}:
-        assert f"| {label} " in text, f"{label} missing from the committed leaderboard"
-    for task in spec.tasks:
-        assert f"synthfaces / {task}" in text
-    # Published from the spec as it stands: every seed, the standard check named in the flag note.
-    assert "seeds: " + ", ".join(str(seed) for seed in spec.run_seeds) in text
+    assert spec_path in PUBLISHED_SPECS, "publish the default benchmark: ppbench publish"
+    text = (spec_path.parent / "leaderboard.md").read_text()
     assert f"the standard check ({spec.standard_check})" in text
-
-
-PUBLISHED_SPECS = sorted((Path(__file__).parents[1] / "leaderboards").glob("*/benchmark.toml"))
 
 
 @pytest.mark.parametrize("spec_path", PUBLISHED_SPECS, ids=lambda path: path.parent.name)
