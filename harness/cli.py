@@ -240,10 +240,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"ppbench: {report.summary()}", file=sys.stderr)
     for key, message in list(report.errors.items())[:10]:
         if report.statuses.get(key) == "error":
-            print(f"  error: {message.splitlines()[0][:200]}", file=sys.stderr)
+            print(f"  error: {shorten(message.splitlines()[0], 240)}", file=sys.stderr)
     boards = boards_from_store(ResultStore(args.store), report.cell_keys, spec.standard_check)
     print(render(boards, args.format))
     return 0
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut at a word boundary with an ellipsis when longer than ``width`` (the full
+    message is stored with the cell)."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    return (cut[:cut.rfind(" ")] if " " in cut else cut) + "…"
 
 
 def run_salt(args: argparse.Namespace) -> str | None:

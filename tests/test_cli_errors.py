@@ -364,3 +364,13 @@ def test_a_pruned_cache_is_rebuilt_by_the_next_run(testkit, tmp_path, capsys):
     assert "removed 2 entries" in capsys.readouterr().out
     assert main(run_args(tmp_path, "--rerun", "threshold")) == 0
     assert "sanitizer fits: 2 computed, 0 from cache" in capsys.readouterr().err
+
+
+def test_long_error_lines_are_cut_at_a_word_not_mid_word():
+    from ppbench.cli import shorten
+
+    message = "sanitizer blur(sigma=2): transform raised ValueError: " + "word " * 80
+    short = shorten(message, 120)
+    assert len(short) <= 120 and short.endswith("…")
+    assert short[:-1] == message[:len(short) - 1] and message[len(short) - 1] == " "
+    assert shorten("short message", 120) == "short message"
