@@ -166,8 +166,8 @@ class DatasetSpec:
         for task in self.tasks:
             if task.name == name:
                 return task
-        raise KeyError(f"data set {self.name!r} has no task {name!r}; "
-                       f"it has {[t.name for t in self.tasks]}")
+        raise KeyError(f"data set {self.name} has no task {name}; its tasks: "
+                       f"{', '.join(t.name for t in self.tasks) or 'none'}")
 
 
 # --- parameters (scikit-learn's estimator contract) ----------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .api import get_profile
+from .cache_admin import CHECKSUM_SUFFIX
 from .data import DatasetSplits, ImageSet, validate_splits
 from .planning import derive_seed
 from .registry import Registry
@@ -35,7 +36,7 @@ class CorruptEntry(Exception):
 
 
 def _checksum_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
 
 
 def file_digest(path: Path) -> str:
@@ -87,20 +88,10 @@ def discard(entry: CorruptEntry) -> None:
             path.unlink()
 
 
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Serialise workers that would build the same cache entry, so it is built once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 class HeldLock:
-    """:func:`file_lock` as an object, for a lock held across messages with a sandbox."""
+    """An exclusive lock on a cache entry (its ``.lock`` file), held until :meth:`release`:
+    workers that would build the same entry build it once, and a lock can also be held across
+    the messages of a sandboxed build."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +103,15 @@ class HeldLock:
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
             self.handle = None
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    lock = HeldLock(path)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class SharedModels:

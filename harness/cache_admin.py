@@ -24,7 +24,8 @@ from typing import Iterator
 
 CACHE_ENV = "PPBENCH_CACHE"
 ENTRY_SUFFIX = ".pt"
-SIDECAR_SUFFIXES = (".sha256",)  # files named <entry>.pt<suffix>, written and deleted with the entry
+CHECKSUM_SUFFIX = ".sha256"  # <entry>.pt.sha256: the entry's checksum (see ppbench.cache)
+SIDECAR_SUFFIXES = (CHECKSUM_SUFFIX,)  # files named <entry>.pt<suffix>, deleted with the entry
 
 
 def _sidecars(entry: Path) -> list[Path]:

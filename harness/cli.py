@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import re
@@ -13,7 +12,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .cache_admin import CacheError
-from .spec import BenchmarkSpec, PluginConfig, SpecError, load_spec, parse_plugin_arg
+from .planning import check_plugin_params, resolve_device
+from .spec import BenchmarkSpec, SpecError, load_spec, parse_plugin_arg
 from .sealing import SealError
 from .store import StoreError
 
@@ -55,27 +55,10 @@ def non_negative_float(text: str) -> float:
 
 def device_arg(text: str) -> str:
     """The device's spelling (auto, cpu, cuda, cuda:N); whether it exists is checked by
-    :func:`check_device` when the command runs."""
+    :func:`~ppbench.planning.resolve_device` when the command runs."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
         raise argparse.ArgumentTypeError(f"unknown device {text}; accepted: {DEVICES}")
     return text
-
-
-def check_device(text: str) -> str:
-    """The device to run on: ``auto`` resolved, CUDA checked against this machine."""
-    from .planning import resolve_device
-
-    if text.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SpecError(f"--device {text}: this torch ({torch.__version__}) sees no CUDA device on "
-                            f"this machine; use --device cpu or --device auto")
-        count = torch.cuda.device_count()
-        if ":" in text and int(text.split(":")[1]) >= count:
-            raise SpecError(f"--device {text}: this machine has {count} CUDA device(s), "
-                            f"cuda:0 to cuda:{count - 1}")
-    return resolve_device(text)
 
 
 def default_spec_path() -> Path:
@@ -95,26 +78,12 @@ def _registered(registry: Any, kind: str, name: str, where: str) -> Any:
         raise SpecError(f"{where}: {exc}") from None
 
 
-def check_plugin_params(registry: Any, kind: str, config: PluginConfig, where: str) -> None:
-    """A plugin's parameters are its constructor's keyword arguments (scikit-learn's estimator
-    contract): a name it does not take is reported with the ones it does."""
-    cls = _registered(registry, kind, config.name, where)
-    defaults = cls.param_defaults()
-    takes_any = cls.__init__ is not object.__init__ and any(
-        p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
-    unknown = [k for k in config.kwargs if k not in defaults]
-    if unknown and not takes_any:
-        valid = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}"
-                          for k, v in defaults.items()) or "none"
-        raise SpecError(f"{where}: {kind[:-1]} {config.name} has no parameter "
-                        f"{', '.join(unknown)}; its parameters: {valid}")
-
-
 def _plugin_args(registry: Any, kind: str, values: Sequence[str] | None) -> tuple:
     configs = []
     for value in values or ():
         for config in parse_plugin_arg(value):
-            check_plugin_params(registry, kind, config, f"--{kind[:-1]} {value}")
+            where = f"--{kind[:-1]} {value}"
+            check_plugin_params(_registered(registry, kind, config.name, where), kind, config, where)
             configs.append(config)
     return tuple(dict.fromkeys(configs))
 
@@ -141,17 +110,12 @@ def spec_from_args(args: argparse.Namespace) -> BenchmarkSpec:
                          tasks=tuple(args.task or ()) or tuple(t.name for t in dataset.tasks))
     spec = spec.with_overrides(**overrides)
     dataset = _registered(registry, "datasets", spec.dataset, f"{spec.source}: [dataset] name")
-    known_tasks = [t.name for t in dataset.tasks]
     for task in spec.tasks:
-        if task not in known_tasks:
+        try:
+            dataset.task(task)
+        except KeyError as exc:
             where = f"--task {task}" if args.task else f"{spec.source}: [benchmark] tasks"
-            raise SpecError(f"{where}: data set {spec.dataset} has no task {task}; its tasks: "
-                            f"{', '.join(known_tasks) or 'none'}")
-    for kind, flag in (("sanitizers", args.sanitizer), ("attacks", args.attack),
-                       ("metrics", args.metric)):
-        if not flag:  # the spec file's own entries
-            for config in getattr(spec, kind):
-                check_plugin_params(registry, kind, config, f"{spec.source}: [[{kind}]] {config.name}")
+            raise SpecError(f"{where}: {exc.args[0]}") from None
     if spec.standard_check and spec.standard_check not in {c.name for c in spec.attacks}:
         spec = replace(spec, standard_check=None)  # --attack left the standard check out
     if flags_used:
@@ -217,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     plan(spec)
     rerun = check_rerun(spec, args.rerun)
-    device = check_device(args.device)
+    device = resolve_device(args.device)
     check_store(args.store, write=True)
     cache = resolve_cache_dir(args.cache)
     check_cache_dir(cache)
@@ -352,7 +316,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_check_harness(args: argparse.Namespace) -> int:
     from .sanity import check_harness
 
-    device = check_device(args.device)
+    device = resolve_device(args.device)
     print("ppbench: running the sanity gates (identity reaches the ceiling, blackout sits at "
           "chance, the Bayes accuracy on gaussians2d)", file=sys.stderr)
     gates = check_harness(args.keep, profile=args.profile, seed=args.seed,

@@ -83,3 +83,33 @@ def error_text(exc: BaseException) -> str:
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def make_plugin(cls: type, kwargs: dict[str, Any], source: str) -> Any:
+    """A configured plugin instance; a constructor that raises is named as such."""
+    with plugin_stage(source, "its constructor"):
+        return cls(**kwargs)
+
+
+def fit_sanitizer(sanitizer_cls: type, kwargs: dict[str, Any], train: Any,
+                  images: dict[str, Any], task: Any, ctx: Any, source: str) -> tuple[Any, dict[str, Any]]:
+    """Fit a sanitizer on ``train`` and transform each named batch of ``images`` (in process or in
+    a sandbox alike): the fitted sanitizer and the checked outputs, float32 on the CPU."""
+    from .data import apply_batched
+
+    ctx.seed_everything()
+    sanitizer = make_plugin(sanitizer_cls, kwargs, source)
+    # fit sees the train split only: no attack or test images, no test labels.
+    with plugin_stage(source, "fit"):
+        sanitizer = sanitizer.fit(train, task, ctx) or sanitizer
+    sanitized = {}
+    for name, batch in images.items():
+        with plugin_stage(source, f"transform (on the {name} split)"):
+            out = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx), batch,
+                                ctx.profile.batch_size * 4)
+        sanitized[name] = check_sanitized(out, batch, batch.dim() == 4, source)
+    missing = set(sanitizer_cls.capabilities) - {"release"} - set(sanitizer.handles())
+    if missing:
+        raise PluginContractError(f"{source} declares capabilities {sorted(missing)} but handles() "
+                                  "does not provide them")
+    return sanitizer, sanitized

@@ -17,12 +17,12 @@ from typing import Any, Callable
 from .api import Context, MetricValue, MetricView, PluginContractError, get_profile
 from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_lock, fitted_path,
                     forget_datasets, load_dataset, load_fitted, save_fitted)
-from .data import DatasetSplits, ImageSet, apply_batched
+from .data import DatasetSplits, ImageSet
 from .integrity import Seal, describe_tampering
 from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .planning import Cell, Job, RunOptions, dataset_identity, dataset_key, derive_seed, fit_key
 from .provenance import cell_provenance
-from .guards import check_sanitized, error_text, plugin_stage, time_limit
+from .guards import error_text, fit_sanitizer, make_plugin, plugin_stage, time_limit
 from .registry import Registry, registry_for
 from .sandbox import ContextSpec, PluginCall, Sandbox, copy_image_set, sandbox_for
 from .scoring import Scored, WithheldTruth
@@ -153,21 +153,21 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
     raises for a plugin's fault: every failure is stored against the cells it costs."""
     registry = registry_for(options.registry_recipe)
     store = ResultStore(options.store)
-    lease = "job:" + fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer,
-                             job.seed, job.profile, job.seal)
+    key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed,
+                  job.profile, job.seal)
+    lease = "job:" + key
     if not store.claim(lease, options.run_id, options.lease_ttl):
         return JobReport(deferred=[cell.key for cell in job.cells])
     heartbeat = Heartbeat(store, lease, options.run_id, options.lease_ttl)
     try:
-        return _run_claimed_job(job, options, registry, on_cell)
+        return _run_claimed_job(job, key, options, registry, store, on_cell)
     finally:
         heartbeat.stop()
         store.release(lease, options.run_id)
 
 
-def _run_claimed_job(job: Job, options: RunOptions, registry: Registry,
-                     on_cell: Callable[[Cell, str], None] | None) -> JobReport:
-    store = ResultStore(options.store)
+def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry,
+                     store: ResultStore, on_cell: Callable[[Cell, str], None] | None) -> JobReport:
     report = JobReport()
     profile = get_profile(job.profile)
     limit = options.time_limit if options.time_limit is not None else profile.cell_time_limit
@@ -233,17 +233,20 @@ def _run_claimed_job(job: Job, options: RunOptions, registry: Registry,
     sanitizer_source = f"sanitizer {job.cells[0].sanitizer_label}"
     fitted: FittedSanitizer | None = None
     fit_error = None
-    key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed,
-                  job.profile, job.seal)
     path = fitted_path(cache_root, job.sanitizer.name, key)
     label = job.label
+
+    def withheld(splits: DatasetSplits) -> WithheldTruth:
+        return WithheldTruth(job.task, splits.test,
+                             {a: splits.train.class_frequencies(a) for a in splits.train.labels})
 
     def reload() -> None:
         """Clean inputs after a plugin wrote into them: the data set from its loader, the fit
         from its (verified) cache entry."""
-        nonlocal splits, fitted
+        nonlocal splits, fitted, truth
         forget_datasets()
         splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed, salt)
+        truth = withheld(splits)
         if fitted is not None:
             fitted = load_fitted(path, splits)
 
@@ -274,6 +277,7 @@ def _run_claimed_job(job: Job, options: RunOptions, registry: Registry,
         fitted, fit_error = None, error_text(exc)
 
     sanitized_seal = Seal(sanitized_inputs(fitted)) if fitted is not None else None
+    truth = withheld(splits)
     for cell in job.cells:
         if fit_error is not None:
             finish(cell, "error", error=fit_error)
@@ -282,8 +286,6 @@ def _run_claimed_job(job: Job, options: RunOptions, registry: Registry,
         started = time.monotonic()
         source = f"{cell.kind} {cell.plugin_label}"
         try:
-            truth = WithheldTruth(job.task, splits.test,
-                                  {a: splits.train.class_frequencies(a) for a in splits.train.labels})
             ctx = context(cell_seed, f"{label} {cell.plugin_label}")
             ctx.seed_everything()
             with time_limit(limit, source):
@@ -316,31 +318,16 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
     if isolated is not None:
         # The child gets a copy of the train split and the attack and test images, no labels.
         out = isolated.call("fit", "sanitizers", job.sanitizer, job.task, ctx, source, {
-            "train": copy_image_set(splits.train), "attack": splits.attack.images.clone(),
-            "test": splits.test.images.clone(),
-            "capabilities": sorted(set(sanitizer_cls.capabilities) - {"release"})})
-        return FittedSanitizer(out["sanitizer"], splits.attack.with_images(out["attack"]),
-                               splits.test.with_images(out["test"]))
-    ctx.seed_everything()
-    with plugin_stage(source, "its constructor"):
-        sanitizer = sanitizer_cls(**job.sanitizer.kwargs)
-    with time_limit(limit, f"{source} fit"):
-        # fit sees the train split only: no attack or test images, no test labels.
-        with plugin_stage(source, "fit"):
-            sanitizer = sanitizer.fit(splits.train, job.task, ctx) or sanitizer
-        batch = ctx.profile.batch_size * 4
-        sanitized = {}
-        for name, split in (("attack", splits.attack), ("test", splits.test)):
-            with plugin_stage(source, f"transform (on the {name} split)"):
-                out = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx),
-                                    split.images, batch)
-            sanitized[name] = check_sanitized(out, split.images, split.is_image, source)
-    missing = set(sanitizer_cls.capabilities) - {"release"} - set(sanitizer.handles())
-    if missing:
-        raise PluginContractError(f"{source} declares capabilities {sorted(missing)} but handles() "
-                                  "does not provide them")
-    return FittedSanitizer(sanitizer, splits.attack.with_images(sanitized["attack"]),
-                           splits.test.with_images(sanitized["test"]))
+            "train": copy_image_set(splits.train),
+            "images": {"attack": splits.attack.images.clone(), "test": splits.test.images.clone()}})
+        sanitizer = out["sanitizer"]
+    else:
+        with time_limit(limit, f"{source} fit"):
+            sanitizer, out = fit_sanitizer(sanitizer_cls, job.sanitizer.kwargs, splits.train,
+                                           {"attack": splits.attack.images,
+                                            "test": splits.test.images}, job.task, ctx, source)
+    return FittedSanitizer(sanitizer, splits.attack.with_images(out["attack"]),
+                           splits.test.with_images(out["test"]))
 
 
 def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
@@ -352,8 +339,7 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
     # The configured instance first: its requirements may depend on its parameters (an attack
     # that sets self.requires in __init__). Constructors only store configuration, so building
     # one here, even when the run happens in a sandbox, costs nothing.
-    with plugin_stage(source, "its constructor"):
-        attack = attack_cls(**cell.plugin.kwargs)
+    attack = make_plugin(attack_cls, cell.plugin.kwargs, source)
     resolution = resolve_requirements(attack.requires, has_aux=splits.aux is not None,
                                       capabilities=type(sanitizer).capabilities,
                                       attack=cell.plugin_label, sanitizer=cell.sanitizer.name,
@@ -405,8 +391,9 @@ def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
         values = isolated.call("metric", "metrics", cell.plugin, cell.task, ctx, source,
                                {"view": metric_view(splits, fitted, cell.task, copy=True)})
     else:
-        metric = registry.metric(cell.plugin.name)(**cell.plugin.kwargs)
-        values = metric.run(metric_view(splits, fitted, cell.task, copy=False), cell.task, ctx)
+        metric = make_plugin(registry.metric(cell.plugin.name), cell.plugin.kwargs, source)
+        with plugin_stage(source, "run"):
+            values = metric.run(metric_view(splits, fitted, cell.task, copy=False), cell.task, ctx)
     if not isinstance(values, list) or not values or not all(isinstance(v, MetricValue) for v in values):
         raise PluginContractError(f"{source}: run() must return a non-empty list of MetricValue")
     for v in values:

@@ -38,13 +38,20 @@ def derive_seed(*parts: Any) -> int:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` picks CUDA when present, else the CPU; anything else is checked and passed on."""
+    """``auto`` picks CUDA when present, else the CPU; a CUDA device is checked against this
+    machine, so that a run fails before any work rather than in its first cell."""
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SpecError(f"--device {device}: CUDA is not available on this machine")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SpecError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA "
+                            "device on this machine; use --device cpu or --device auto")
+        count = torch.cuda.device_count()
+        if ":" in device and int(device.split(":")[1]) >= count:
+            raise SpecError(f"--device {device}: this machine has {count} CUDA device(s), "
+                            f"cuda:0 to cuda:{count - 1}")
     torch.device(device)  # raises on a malformed name
     return device
 
@@ -165,6 +172,20 @@ def fit_key(registry: Registry, dataset: str, dataset_params: tuple, task: Task,
     }).encode()).hexdigest()[:24]
 
 
+def check_plugin_params(cls: type, kind: str, config: PluginConfig, where: str) -> None:
+    """A plugin's parameters are its constructor's keyword arguments (scikit-learn's estimator
+    contract): a name it does not take is reported with the ones it does."""
+    defaults = cls.param_defaults()
+    takes_any = cls.__init__ is not object.__init__ and any(
+        p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+    unknown = [k for k in config.kwargs if k not in defaults]
+    if unknown and not takes_any:
+        valid = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}"
+                          for k, v in defaults.items()) or "none"
+        raise SpecError(f"{where}: {kind[:-1]} {config.name} has no parameter "
+                        f"{', '.join(unknown)}; its parameters: {valid}")
+
+
 def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") -> list[Cell]:
     """Every cell of the spec, in job order. Unknown names and bad parameters fail here, before
     anything runs, with a message naming the spec and the plugin. ``seal``: plan a sealed run's
@@ -196,6 +217,7 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") 
         for config in configs:
             try:
                 cls = registry.get(kind, config.name).obj
+                check_plugin_params(cls, kind, config, f"{spec.source}: [[{kind}]] {config.name}")
                 cls(**config.kwargs)
             except KeyError as exc:
                 raise SpecError(f"{spec.source}: {exc}") from None

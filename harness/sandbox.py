@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from .api import CellTimeout, Context, PluginContractError, Profile
 from .data import ImageSet
-from .guards import check_sanitized, error_text, plugin_stage, time_limit
+from .guards import error_text, fit_sanitizer, make_plugin, plugin_stage, time_limit
 from .registry import RegistryRecipe
 
 ISOLATION_MODES = ("none", "process")
@@ -123,8 +123,6 @@ def _shared_proxy(conn: Any) -> Callable[[str, Callable[[], Any], dict[str, Any]
 
 
 def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
-    from .data import apply_batched
-
     spec = call.context
     ctx = Context(device=spec.device, profile=spec.profile, seed=spec.seed,
                   time_limit=spec.time_limit, show_progress=False, shared_store=_shared_proxy(conn),
@@ -134,22 +132,9 @@ def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
     payload = call.payload
     with time_limit(spec.time_limit, call.source):
         if call.stage == "fit":
-            with plugin_stage(call.source, "its constructor"):
-                sanitizer = cls(**call.kwargs)
-            with plugin_stage(call.source, "fit"):
-                sanitizer = sanitizer.fit(payload["train"], call.task, ctx) or sanitizer
-            out = {"sanitizer": sanitizer}
-            for name in ("attack", "test"):
-                images = payload[name]
-                with plugin_stage(call.source, f"transform (on the {name} split)"):
-                    result = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx),
-                                           images, ctx.profile.batch_size * 4)
-                out[name] = check_sanitized(result, images, images.dim() == 4, call.source)
-            missing = set(payload.get("capabilities", ())) - set(sanitizer.handles())
-            if missing:
-                raise PluginContractError(f"{call.source} declares capabilities {sorted(missing)} "
-                                          "but handles() does not provide them")
-            return out
+            sanitizer, sanitized = fit_sanitizer(cls, call.kwargs, payload["train"],
+                                                 payload["images"], call.task, ctx, call.source)
+            return {"sanitizer": sanitizer, **sanitized}
         if call.stage == "attack":
             view = payload["view"]
             sanitizer = payload.get("sanitizer")
@@ -158,12 +143,10 @@ def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
             if payload.get("handles"):
                 available = sanitizer.handles()
                 view.handles = {name: available[name] for name in payload["handles"] if name in available}
-            with plugin_stage(call.source, "its constructor"):
-                attack = cls(**call.kwargs)
+            attack = make_plugin(cls, call.kwargs, call.source)
             with plugin_stage(call.source, "run"):
                 return attack.run(view, call.task, ctx)
-        with plugin_stage(call.source, "its constructor"):
-            metric = cls(**call.kwargs)
+        metric = make_plugin(cls, call.kwargs, call.source)
         with plugin_stage(call.source, "run"):
             return metric.run(payload["view"], call.task, ctx)
 
