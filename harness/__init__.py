@@ -11,6 +11,7 @@ from .api import (AUX, DISCRIMINATOR, GENERATOR, IMAGE, ORACLE, PROFILES, RAW_TR
                   Task, UtilityMetric, get_profile)
 from .data import Attribute, DatasetSplits, ImageSet
 from .hookspecs import hookimpl
+from .pixels import quantize_8bit
 
 __version__ = "0.1.0"
 
@@ -19,5 +20,5 @@ __all__ = [
     "SECRET_DECODER", "VECTOR", "Attack", "AttackResult", "AttackView", "Attribute", "CellTimeout",
     "Context", "DatasetSpec", "DatasetSplits", "ImageSet", "MetricValue", "MetricView",
     "PluginContractError", "Profile", "Sanitizer", "Task", "UtilityMetric", "get_profile",
-    "hookimpl", "__version__",
+    "hookimpl", "quantize_8bit", "__version__",
 ]

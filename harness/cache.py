@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 from .api import get_profile
 from .cache_admin import CHECKSUM_SUFFIX
 from .data import DatasetSplits, ImageSet, validate_splits
+from .pixels import compact, expand, is_stored_form
 from .planning import derive_seed
 from .registry import Registry
 from .spec import canonical_json
@@ -184,15 +185,17 @@ def load_fitted(path: Path, splits: DatasetSplits) -> FittedSanitizer:
     if not isinstance(state, dict) or not {"sanitizer", "attack", "test"} <= set(state):
         raise CorruptEntry(path, "not a fitted-sanitizer entry")
     for name, split in (("attack", splits.attack), ("test", splits.test)):
-        if getattr(state[name], "shape", None) != split.images.shape:
-            raise CorruptEntry(path, f"its sanitized {name} split does not match the data's shape")
-    return FittedSanitizer(state["sanitizer"], splits.attack.with_images(state["attack"]),
-                           splits.test.with_images(state["test"]))
+        if not is_stored_form(state[name]) or state[name].shape != split.images.shape:
+            raise CorruptEntry(path, f"its sanitized {name} split is not a stored tensor of "
+                                     "the data's shape")
+    return FittedSanitizer(state["sanitizer"], splits.attack.with_images(expand(state["attack"])),
+                           splits.test.with_images(expand(state["test"])))
 
 
 def save_fitted(path: Path, fitted: FittedSanitizer) -> None:
-    atomic_save({"sanitizer": fitted.sanitizer, "attack": fitted.attack.images,
-                 "test": fitted.test.images}, path)
+    """Save a fit, its sanitized splits in their compact stored form (:mod:`~ppbench.pixels`)."""
+    atomic_save({"sanitizer": fitted.sanitizer, "attack": compact(fitted.attack.images),
+                 "test": compact(fitted.test.images)}, path)
 
 
 _DATA_CACHE: dict[str, DatasetSplits] = {}

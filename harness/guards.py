@@ -53,7 +53,7 @@ def check_sanitized(images: Any, reference: Any, is_image: bool, source: str) ->
     if images.device.type == "meta":
         raise PluginContractError(f"{source}: transform returned a tensor on the 'meta' device, "
                                   "which holds no data; return real values (on any device)")
-    # Any device and any float precision are accepted: the harness stores float32 on the CPU.
+    # Any device and any float precision are accepted; the cache then stores them compactly.
     images = images.detach().to("cpu", torch.float32)
     if not torch.isfinite(images).all():
         raise PluginContractError(f"{source}: transform returned NaN or inf values")

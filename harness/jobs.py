@@ -20,9 +20,10 @@ from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_l
 from .data import DatasetSplits, ImageSet
 from .integrity import Seal, describe_tampering
 from .kinds import ViewInputs, attack_kind, resolve_requirements
+from .pixels import as_stored
 from .planning import Cell, Job, RunOptions, dataset_identity, dataset_key, derive_seed, fit_key
 from .provenance import cell_provenance
-from .guards import error_text, fit_sanitizer, make_plugin, plugin_stage, time_limit
+from .guards import check_sanitized, error_text, fit_sanitizer, make_plugin, plugin_stage, time_limit
 from .registry import Registry, registry_for
 from .sandbox import ContextSpec, PluginCall, Sandbox, copy_image_set, sandbox_for
 from .scoring import Scored, WithheldTruth
@@ -41,6 +42,7 @@ class JobReport:
     statuses: dict[str, str] = field(default_factory=dict)  # cell key -> status
     errors: dict[str, str] = field(default_factory=dict)  # cell key -> message
     deferred: list[str] = field(default_factory=list)  # cells another run on the store holds
+    by_other_runs: int = 0  # cells another run stored between this run's planning and its claim
 
 
 @dataclass
@@ -63,6 +65,7 @@ class RunReport:
         self.fits_computed += job.fits_computed
         self.fits_reused += job.fits_reused
         self.shared_built += job.shared_built
+        self.by_other_runs += job.by_other_runs
         self.statuses.update(job.statuses)
         self.errors.update(job.errors)
 
@@ -160,7 +163,15 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
         return JobReport(deferred=[cell.key for cell in job.cells])
     heartbeat = Heartbeat(store, lease, options.run_id, options.lease_ttl)
     try:
-        return _run_claimed_job(job, key, options, registry, store, on_cell)
+        # Another run may have finished this job between this run's planning and its claim.
+        taken = (store.finished_keys() & {cell.key for cell in job.cells}) - job.stored_at_plan
+        remaining = tuple(cell for cell in job.cells if cell.key not in taken)
+        if not remaining:
+            return JobReport(by_other_runs=len(taken))
+        report = _run_claimed_job(replace(job, cells=remaining), key, options, registry, store,
+                                  on_cell)
+        report.by_other_runs += len(taken)
+        return report
     finally:
         heartbeat.stop()
         store.release(lease, options.run_id)
@@ -321,13 +332,17 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
             "train": copy_image_set(splits.train),
             "images": {"attack": splits.attack.images.clone(), "test": splits.test.images.clone()}})
         sanitizer = out["sanitizer"]
+        # The child's checks ran beside the plugin's code, which could have replaced them.
+        for name, split in (("attack", splits.attack), ("test", splits.test)):
+            out[name] = check_sanitized(out[name], split.images, split.images.dim() == 4, source)
     else:
         with time_limit(limit, f"{source} fit"):
             sanitizer, out = fit_sanitizer(sanitizer_cls, job.sanitizer.kwargs, splits.train,
                                            {"attack": splits.attack.images,
                                             "test": splits.test.images}, job.task, ctx, source)
-    return FittedSanitizer(sanitizer, splits.attack.with_images(out["attack"]),
-                           splits.test.with_images(out["test"]))
+    # Cells see what the cache will give back, so a fresh fit and a cached one score alike.
+    return FittedSanitizer(sanitizer, splits.attack.with_images(as_stored(out["attack"])),
+                           splits.test.with_images(as_stored(out["test"])))
 
 
 def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,

@@ -16,6 +16,7 @@ from typing import Any
 from .api import Task, get_profile
 from .cache_admin import resolve_cache_dir
 from .kinds import attack_kind, threat_model
+from .pixels import STORAGE_FORMAT
 from .registry import Registry, RegistryRecipe, get_registry
 from .spec import BenchmarkSpec, PluginConfig, SpecError, canonical_json
 from .store import CellRecord
@@ -95,6 +96,9 @@ class Job:
     profile: str
     cells: tuple[Cell, ...]
     seal: str = ""
+    # The cells that the store already held when the run planned (run again because they were
+    # forced or retried): any other cell found stored later was computed by another run.
+    stored_at_plan: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
@@ -168,7 +172,7 @@ def fit_key(registry: Registry, dataset: str, dataset_params: tuple, task: Task,
         "data": dataset_identity(registry, dataset, dataset_params, seal), "task": task.as_dict(),
         "sanitizer": sanitizer.name, "params": sanitizer.kwargs,
         "code": code_identity(registry, "sanitizers", sanitizer.name),
-        "seed": seed, "profile": profile,
+        "seed": seed, "profile": profile, "storage": STORAGE_FORMAT,
     }).encode()).hexdigest()[:24]
 
 
@@ -247,7 +251,7 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") 
                             "kind": kind,
                             "plugin": [config.name, config.kwargs,
                                        code_identity(registry, kind + "s", config.name)],
-                            "seed": seed, "profile": spec.profile,
+                            "seed": seed, "profile": spec.profile, "storage": STORAGE_FORMAT,
                         }).encode()).hexdigest()[:24]
                         scoring = model = ""
                         if kind == "attack":
@@ -259,9 +263,12 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") 
     return cells
 
 
-def group_jobs(cells: list[Cell]) -> list[Job]:
+def group_jobs(cells: list[Cell], stored: frozenset[str] | set[str] = frozenset()) -> list[Job]:
+    """One job per sanitizer fit. ``stored``: the cell keys the store held at planning."""
     jobs: dict[tuple, list[Cell]] = {}
     for cell in cells:
         jobs.setdefault((cell.dataset, cell.dataset_params, cell.task, cell.sanitizer, cell.seed,
                          cell.profile, cell.seal), []).append(cell)
-    return [Job(*k[:-1], cells=tuple(v), seal=k[-1]) for k, v in jobs.items()]
+    return [Job(*k[:-1], cells=tuple(v), seal=k[-1],
+                stored_at_plan=frozenset(c.key for c in v if c.key in stored))
+            for k, v in jobs.items()]

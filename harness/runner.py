@@ -62,7 +62,8 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
                 deferred.extend(outcome.deferred)
 
         # A partial of a top-level function pickles, so worker processes can receive it.
-        job_executor.run(group_jobs(pending), partial(run_job, options=job_options), on_done,
+        stored = store.finished_keys()
+        job_executor.run(group_jobs(pending, stored), partial(run_job, options=job_options), on_done,
                          show_progress=options.show_progress)
         if lost:  # every other job's outcome is merged by now; their cells are stored
             raise lost_jobs_error(lost)

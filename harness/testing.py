@@ -23,6 +23,7 @@ from .api import (AUX, ORACLE, RAW_TRAIN, SANITIZER_CAPABILITIES, Attack, Plugin
                   AttackResult, AttackView, Context, Sanitizer, Task)
 from .data import Attribute, DatasetSplits, ImageSet
 from .kinds import requirement_alternatives, resolve_requirements
+from .pixels import quantize_8bit
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +37,8 @@ def toy_splits(seed: int = 0, n_train: int = 240, n_test: int = 120, size: int =
     """Noise images; channel 0's brightness encodes ``secret`` and channel 1's encodes ``keep``.
 
     Every image also holds one pure white and one pure black pixel (all channels exactly 1.0 and
-    0.0), so that a sanitizer which pushes values out of [0, 1] at either end gets caught."""
+    0.0), so that a sanitizer which pushes values out of [0, 1] at either end gets caught. Pixels
+    are 8-bit values, as decoded photographs are."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -47,7 +49,7 @@ def toy_splits(seed: int = 0, n_train: int = 240, n_test: int = 120, size: int =
         images = torch.rand(n, 3, size, size, generator=g) * 0.5
         images[:, 0] += 0.4 * secret.view(-1, 1, 1).float()
         images[:, 1] += 0.4 * keep.view(-1, 1, 1).float()
-        images = images.clamp(0, 1)
+        images = quantize_8bit(images)
         # The extremes sit in the last row (the first row is what the runner's tests compare) and
         # swap corners between even and odd items: a pixel that is constant over the data set
         # would give a per-pixel standardizing sanitizer a zero variance it never meets in real

@@ -72,3 +72,28 @@ def test_a_dead_local_claimant_is_taken_over_at_once_and_a_live_one_is_not(tmp_p
     assert not store.claim("job:y", "other:1:run", ttl=600), "a live owner's lease was taken"
     store.release("job:y", f"{host}:{os.getpid()}:alive")
     assert store.claim("job:y", "other:1:run", ttl=600)
+
+
+def test_a_job_finished_by_another_run_after_planning_is_not_run_again(testkit, tmp_path):
+    """The race of two runs: one plans, the other finishes a job and releases its lease, then the
+    first claims the free lease. It must see the stored cells, not its stale plan."""
+    from ppbench.jobs import run_job
+    from ppbench.planning import group_jobs, plan
+    from ppbench.registry import get_registry
+
+    spec = load_spec(sleepy_spec(tmp_path))
+    store = ResultStore(tmp_path / "results.db")
+    options = RunOptions(store=str(tmp_path / "results.db"), cache_dir=str(tmp_path / "cache"))
+    stale = group_jobs(plan(spec, get_registry()), store.finished_keys())
+    other = run(spec, RunOptions(store=options.store, cache_dir=options.cache_dir))
+    assert other.count("ok") == 8
+    ran = []
+    for job in stale:
+        report = run_job(job, options, on_cell=lambda cell, status: ran.append(cell.key))
+        assert report.by_other_runs == len(job.cells)
+    assert ran == [], "cells stored by another run were computed again"
+
+    # Cells stored before planning and run again on purpose (--rerun, --retry-errors) still run.
+    forced = group_jobs(plan(spec, get_registry()), store.finished_keys())
+    report = run_job(forced[0], options, on_cell=lambda cell, status: ran.append(cell.key))
+    assert len(ran) == len(forced[0].cells) and report.by_other_runs == 0

@@ -65,7 +65,9 @@ mouth_open 43%, high_cheekbones 45%, male 50%, young 73%, lipstick 42%, heavy_ma
 glasses 10%; joy 30% and neutral 22% of the expressions. Smiling follows the expression: joy 83%
 (97% for women, 70% for men), neutral 53%, surprise 43%, the others 3-7%.
 
-Rendering, vectorised in torch, is :mod:`ppbench.plugins.datasets.synthfaces_render`.
+Rendering, vectorised in torch, is :mod:`ppbench.plugins.datasets.synthfaces_render`. Loaded images
+are 8-bit, as decoded photographs are: every pixel is a multiple of 1/255 (version 3; version 2
+kept the renderer's continuous values).
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ppbench import Attribute, DatasetSpec, DatasetSplits, ImageSet, Profile, Task, hookimpl
+from ppbench import (Attribute, DatasetSpec, DatasetSplits, ImageSet, Profile, Task, hookimpl,
+                     quantize_8bit)
 
 if TYPE_CHECKING:
     import torch
@@ -506,7 +509,9 @@ def load(profile: Profile, seed: int, n_identities: int = 50, n_train: int | Non
     for split, n in sizes.items():
         generator = _generator(seed, _STREAMS[split])
         factors = sample_factors(int(n), identities, generator, nuisance=float(nuisance))
-        images = render_faces(factors, identities, size, generator, noise_std=float(noise_std))
+        # Stored as 8-bit pixels, like the photographs this data set stands in for.
+        images = quantize_8bit(render_faces(factors, identities, size, generator,
+                                            noise_std=float(noise_std)))
         splits[split] = ImageSet(images, factors.labels, dict(attributes))
     return DatasetSplits(train=splits["train"], attack=splits["attack"], test=splits["test"],
                          aux=splits["aux"])
@@ -523,7 +528,7 @@ def ppbench_register_datasets(register) -> None:
         tasks=TASKS,
         kind="image",
         params=dict(DEFAULT_PARAMS),
-        version="2",
+        version="3",
     ))
 
 
