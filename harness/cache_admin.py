@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .permissions import may_write
+
 CACHE_ENV = "PPBENCH_CACHE"
 ENTRY_SUFFIX = ".pt"
 CHECKSUM_SUFFIX = ".sha256"  # <entry>.pt.sha256: the entry's checksum (see ppbench.cache)
@@ -64,12 +66,12 @@ def check_cache_dir(root: Path) -> None:
     if root.exists():
         if not root.is_dir():
             raise CacheError(f"the cache {root} is not a folder; pass another --cache")
-        if not os.access(root, os.W_OK | os.X_OK):
+        if not may_write(root):
             raise CacheError(f"the cache folder {root} is read-only; pass another --cache or set "
                              f"{CACHE_ENV}")
         return
     existing = next((p for p in root.parents if p.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not may_write(existing):
         raise CacheError(f"cannot create the cache folder {root}: {existing} is not a writable "
                          f"folder; pass another --cache or set {CACHE_ENV}")
 

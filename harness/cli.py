@@ -189,7 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(store=args.store, cache_dir=str(cache), device=device,
                          show_progress=not args.no_progress, time_limit=args.time_limit, salt=salt,
                          isolation=args.isolation)
-    print(f"ppbench: benchmark {spec.name!r} ({spec.source}), profile {spec.profile}, "
+    print(f"ppbench: benchmark {spec.name} ({spec.source}), data set {spec.dataset}, "
+          f"profile {spec.profile}, "
           f"{spec.seeds} seed(s), device {options.device}, store {args.store}, cache {cache}",
           file=sys.stderr)
     if salt is not None:

@@ -119,7 +119,7 @@ class Registry:
             hint = ""
             if self.failures:
                 hint = "; plugins that failed to load: " + ", ".join(f.plugin for f in self.failures)
-            raise UnknownPluginError(f"unknown {kind[:-1]} {name!r} (known: {known}){hint}") from None
+            raise UnknownPluginError(f"unknown {kind[:-1]} {name} (known: {known}){hint}") from None
 
     def dataset(self, name: str) -> DatasetSpec:
         return self.get("datasets", name).obj

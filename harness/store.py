@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from .api import MetricValue
+from .permissions import may_write
 
 if TYPE_CHECKING:
     import numpy as np
@@ -221,10 +222,10 @@ def check_store(path: str | Path, *, write: bool) -> None:
             raise StoreError(f"not a ppbench results store: {path}")
         if write:
             for written in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-                if written.exists() and not os.access(written, os.W_OK):
+                if written.exists() and not may_write(written):
                     raise StoreError(f"the results store {written} is read-only; make it writable "
                                      f"or pass another --store")
-            if not os.access(folder, os.W_OK | os.X_OK):
+            if not may_write(folder):
                 raise StoreError(f"the results store {path} is in a read-only folder ({folder}: "
                                  f"SQLite writes its journal beside the store); pass another --store")
         try:
@@ -235,7 +236,7 @@ def check_store(path: str | Path, *, write: bool) -> None:
         existing = _nearest_existing(folder)
         if not existing.is_dir():
             raise StoreError(f"cannot create the results store {path}: {existing} is not a folder")
-        if not os.access(existing, os.W_OK | os.X_OK):
+        if not may_write(existing):
             raise StoreError(f"cannot create the results store {path}: the folder {existing} is "
                              f"read-only; pass another --store")
 

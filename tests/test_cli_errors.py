@@ -62,25 +62,6 @@ def one_line_error(capsys) -> str:
 
 
 @pytest.fixture
-def unprivileged_access(monkeypatch):
-    """``os.access`` as an ordinary user sees it. Under root (as in many containers) every file is
-    writable whatever its mode, so the owner's mode bits are checked by hand: the test then
-    exercises the same refusal a user without root meets."""
-    if os.geteuid() != 0:
-        return
-    real = os.access
-
-    def access(path, mode, *args, **kwargs):
-        if not real(path, os.F_OK):
-            return False
-        bits = os.stat(path).st_mode
-        wanted = ((os.R_OK, stat.S_IRUSR), (os.W_OK, stat.S_IWUSR), (os.X_OK, stat.S_IXUSR))
-        return all(bits & bit for flag, bit in wanted if mode & flag)
-
-    monkeypatch.setattr(os, "access", access)
-
-
-@pytest.fixture
 def read_only():
     """chmod a path read-only for the test; restored afterwards so the folder can be cleaned."""
     changed: list[tuple[Path, int]] = []
@@ -172,8 +153,7 @@ def test_a_garbage_store_is_named_by_run_leaderboard_and_publish(testkit, tmp_pa
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
 
 
-def test_a_read_only_store_is_refused_before_any_work(testkit, tmp_path, capsys, read_only,
-                                                       unprivileged_access):
+def test_a_read_only_store_is_refused_before_any_work(testkit, tmp_path, capsys, read_only):
     store = tmp_path / "r.db"
     ResultStore(store)
     before = store.read_bytes()
@@ -186,7 +166,7 @@ def test_a_read_only_store_is_refused_before_any_work(testkit, tmp_path, capsys,
 
 
 def test_a_store_in_a_read_only_folder_is_refused_before_any_work(testkit, tmp_path, capsys,
-                                                                   read_only, unprivileged_access):
+                                                                   read_only):
     folder = tmp_path / "locked"
     folder.mkdir()
     ResultStore(folder / "r.db")
@@ -201,8 +181,7 @@ def test_a_store_in_a_read_only_folder_is_refused_before_any_work(testkit, tmp_p
     assert not (tmp_path / "cache").exists()
 
 
-def test_a_read_only_cache_folder_is_refused_before_any_work(testkit, tmp_path, capsys, read_only,
-                                                              unprivileged_access):
+def test_a_read_only_cache_folder_is_refused_before_any_work(testkit, tmp_path, capsys, read_only):
     (tmp_path / "cache").mkdir()
     read_only(tmp_path / "cache")
     assert main(run_args(tmp_path)) == 2
