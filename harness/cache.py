@@ -173,6 +173,7 @@ class FittedSanitizer:
     sanitizer: Any
     attack: ImageSet
     test: ImageSet
+    notes: tuple[str, ...] = ()  # what the harness converted in the sanitizer's output
 
 
 def fitted_path(cache_root: Path, sanitizer: str, key: str) -> Path:
@@ -188,14 +189,17 @@ def load_fitted(path: Path, splits: DatasetSplits) -> FittedSanitizer:
         if not is_stored_form(state[name]) or state[name].shape != split.images.shape:
             raise CorruptEntry(path, f"its sanitized {name} split is not a stored tensor of "
                                      "the data's shape")
+    notes = state.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
+        raise CorruptEntry(path, "its notes are not a list of strings")
     return FittedSanitizer(state["sanitizer"], splits.attack.with_images(expand(state["attack"])),
-                           splits.test.with_images(expand(state["test"])))
+                           splits.test.with_images(expand(state["test"])), tuple(notes))
 
 
 def save_fitted(path: Path, fitted: FittedSanitizer) -> None:
     """Save a fit, its sanitized splits in their compact stored form (:mod:`~ppbench.pixels`)."""
     atomic_save({"sanitizer": fitted.sanitizer, "attack": compact(fitted.attack.images),
-                 "test": compact(fitted.test.images)}, path)
+                 "test": compact(fitted.test.images), "notes": list(fitted.notes)}, path)
 
 
 _DATA_CACHE: dict[str, DatasetSplits] = {}

@@ -39,8 +39,10 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def check_sanitized(images: Any, reference: Any, is_image: bool, source: str) -> Any:
-    """A sanitizer's output, validated against the contract and moved to the CPU."""
+def check_sanitized(images: Any, reference: Any, is_image: bool, source: str,
+                    notes: list[str] | None = None) -> Any:
+    """A sanitizer's output, validated against the contract and moved to the CPU as float32.
+    Another float precision is converted, with a line in ``notes`` that says so."""
     import torch
 
     if not isinstance(images, torch.Tensor):
@@ -53,7 +55,12 @@ def check_sanitized(images: Any, reference: Any, is_image: bool, source: str) ->
     if images.device.type == "meta":
         raise PluginContractError(f"{source}: transform returned a tensor on the 'meta' device, "
                                   "which holds no data; return real values (on any device)")
-    # Any device and any float precision are accepted; the cache then stores them compactly.
+    if images.dtype != torch.float32 and notes is not None:
+        note = (f"{source}: transform returned {str(images.dtype).removeprefix('torch.')}; "
+                "converted to float32")
+        if note not in notes:
+            notes.append(note)
+    # Any device is accepted; the cache then stores the values compactly (ppbench.pixels).
     images = images.detach().to("cpu", torch.float32)
     if not torch.isfinite(images).all():
         raise PluginContractError(f"{source}: transform returned NaN or inf values")
@@ -91,10 +98,11 @@ def make_plugin(cls: type, kwargs: dict[str, Any], source: str) -> Any:
         return cls(**kwargs)
 
 
-def fit_sanitizer(sanitizer_cls: type, kwargs: dict[str, Any], train: Any,
-                  images: dict[str, Any], task: Any, ctx: Any, source: str) -> tuple[Any, dict[str, Any]]:
+def fit_sanitizer(sanitizer_cls: type, kwargs: dict[str, Any], train: Any, images: dict[str, Any],
+                  task: Any, ctx: Any, source: str) -> tuple[Any, dict[str, Any], list[str]]:
     """Fit a sanitizer on ``train`` and transform each named batch of ``images`` (in process or in
-    a sandbox alike): the fitted sanitizer and the checked outputs, float32 on the CPU."""
+    a sandbox alike): the fitted sanitizer, the checked outputs (float32 on the CPU) and notes on
+    what the harness had to convert."""
     from .data import apply_batched
 
     ctx.seed_everything()
@@ -102,14 +110,14 @@ def fit_sanitizer(sanitizer_cls: type, kwargs: dict[str, Any], train: Any,
     # fit sees the train split only: no attack or test images, no test labels.
     with plugin_stage(source, "fit"):
         sanitizer = sanitizer.fit(train, task, ctx) or sanitizer
-    sanitized = {}
+    sanitized, notes = {}, []
     for name, batch in images.items():
         with plugin_stage(source, f"transform (on the {name} split)"):
             out = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx), batch,
                                 ctx.profile.batch_size * 4)
-        sanitized[name] = check_sanitized(out, batch, batch.dim() == 4, source)
+        sanitized[name] = check_sanitized(out, batch, batch.dim() == 4, source, notes)
     missing = set(sanitizer_cls.capabilities) - {"release"} - set(sanitizer.handles())
     if missing:
         raise PluginContractError(f"{source} declares capabilities {sorted(missing)} but handles() "
                                   "does not provide them")
-    return sanitizer, sanitized
+    return sanitizer, sanitized, notes

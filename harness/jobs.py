@@ -8,6 +8,7 @@ not met is ``n/a``. Each cell is committed to the store the moment it finishes.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -190,6 +191,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                                                                 job.seal),
                                        "seed": job.seed, "profile": job.profile})
 
+    fitted: FittedSanitizer | None = None
+
     def finish(cell: Cell, status: str, scored: Scored | None = None, error: str | None = None,
                wall: float | None = None, cell_seed: int = 0) -> None:
         try:
@@ -198,6 +201,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
             # turn the error handling itself into an exception
             provenance = {"device": device, "seed": cell.seed, "cell_seed": cell_seed,
                           "profile": cell.profile, "unavailable": error_text(exc)}
+        if fitted is not None and fitted.notes:
+            provenance["notes"] = list(fitted.notes)
         store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),
                           items=scored.items if scored and scored.items else None, error=error,
                           wall_time=wall, device=device, provenance=provenance)
@@ -242,7 +247,6 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
     # Plugins borrow these tensors; the seal tells whether one of them wrote into them.
     raw_seal = Seal(raw_inputs(splits))
     sanitizer_source = f"sanitizer {job.cells[0].sanitizer_label}"
-    fitted: FittedSanitizer | None = None
     fit_error = None
     path = fitted_path(cache_root, job.sanitizer.name, key)
     label = job.label
@@ -284,6 +288,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                     raise PluginContractError(f"{sanitizer_source}: its fitted state cannot be "
                                               f"saved with torch.save ({exc}); keep it picklable") from None
                 report.fits_computed += 1
+                for note in fitted.notes:
+                    print(f"ppbench: note: {note}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001
         fitted, fit_error = None, error_text(exc)
 
@@ -332,17 +338,19 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
             "train": copy_image_set(splits.train),
             "images": {"attack": splits.attack.images.clone(), "test": splits.test.images.clone()}})
         sanitizer = out["sanitizer"]
+        notes = [str(note)[:300] for note in out.get("notes") or ()][:4]
         # The child's checks ran beside the plugin's code, which could have replaced them.
         for name, split in (("attack", splits.attack), ("test", splits.test)):
-            out[name] = check_sanitized(out[name], split.images, split.images.dim() == 4, source)
+            out[name] = check_sanitized(out[name], split.images, split.images.dim() == 4, source,
+                                        notes)
     else:
         with time_limit(limit, f"{source} fit"):
-            sanitizer, out = fit_sanitizer(sanitizer_cls, job.sanitizer.kwargs, splits.train,
-                                           {"attack": splits.attack.images,
-                                            "test": splits.test.images}, job.task, ctx, source)
+            sanitizer, out, notes = fit_sanitizer(sanitizer_cls, job.sanitizer.kwargs, splits.train,
+                                                  {"attack": splits.attack.images,
+                                                   "test": splits.test.images}, job.task, ctx, source)
     # Cells see what the cache will give back, so a fresh fit and a cached one score alike.
     return FittedSanitizer(sanitizer, splits.attack.with_images(as_stored(out["attack"])),
-                           splits.test.with_images(as_stored(out["test"])))
+                           splits.test.with_images(as_stored(out["test"])), tuple(notes))
 
 
 def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,

@@ -132,9 +132,9 @@ def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
     payload = call.payload
     with time_limit(spec.time_limit, call.source):
         if call.stage == "fit":
-            sanitizer, sanitized = fit_sanitizer(cls, call.kwargs, payload["train"],
-                                                 payload["images"], call.task, ctx, call.source)
-            return {"sanitizer": sanitizer, **sanitized}
+            sanitizer, sanitized, notes = fit_sanitizer(cls, call.kwargs, payload["train"],
+                                                        payload["images"], call.task, ctx, call.source)
+            return {"sanitizer": sanitizer, "notes": notes, **sanitized}
         if call.stage == "attack":
             view = payload["view"]
             sanitizer = payload.get("sanitizer")

@@ -7,8 +7,10 @@ must use that registry, not the process-wide one.
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -164,9 +166,11 @@ def test_a_sanitizer_that_writes_into_its_train_split_is_not_cached_and_harms_no
     assert clean.fits_computed == 1
 
 
-def test_failures_name_the_stage_and_the_rule(registry, tmp_path):
+@pytest.mark.parametrize("isolation", ["none", "process"])
+def test_failures_name_the_stage_and_the_rule(registry, tmp_path, capsys, isolation):
     run(load_spec(spec_file(tmp_path, ["broken-transform", "meta-output", "double-output"],
-                            ["threshold"])), options(tmp_path), registry=registry)
+                            ["threshold"])), replace(options(tmp_path), isolation=isolation),
+        registry=registry)
     got = results(tmp_path / "results.db")
     status, _, error = got[("broken-transform", "threshold")]
     assert status == "error"
@@ -174,8 +178,14 @@ def test_failures_name_the_stage_and_the_rule(registry, tmp_path):
     assert "fit" not in error.split("raised")[0]
     status, _, error = got[("meta-output", "threshold")]
     assert status == "error" and "'meta' device" in error and "NotImplementedError" not in error
-    # Another precision is converted, not rejected: the harness stores float32.
+    # Another precision is converted, not rejected, and the conversion is noted: on stderr when
+    # the fit is made, and in the provenance of every cell that uses it.
     assert got[("double-output", "threshold")][0] == "ok"
+    note = "sanitizer double-output: transform returned float64; converted to float32"
+    assert note in capsys.readouterr().err
+    provenance = ResultStore(tmp_path / "results.db").frame().query(
+        "sanitizer == 'double-output'").provenance.iloc[0]
+    assert json.loads(provenance)["notes"] == [note]
 
 
 def fitted_entry(cache: Path) -> Path:
