@@ -18,6 +18,7 @@ user can read and open network connections. Untrusted code belongs in a containe
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -103,9 +104,11 @@ def _leave_the_harness_behind() -> None:
     import tempfile
 
     sys.path[:] = [os.path.abspath(entry) if entry else os.getcwd() for entry in sys.path]
-    for name in [n for n in os.environ if n.startswith("PPBENCH_")]:
+    # PWD and OLDPWD would name the run's folder, where results.db usually lies.
+    for name in [n for n in os.environ if n.startswith("PPBENCH_") or n in ("PWD", "OLDPWD")]:
         del os.environ[name]
     os.chdir(tempfile.mkdtemp(prefix="ppbench-sandbox-"))
+    os.environ["PWD"] = os.getcwd()
 
 
 def _shared_proxy(conn: Any) -> Callable[[str, Callable[[], Any], dict[str, Any]], Any]:
@@ -168,6 +171,8 @@ class Sandbox:
 
     def _start(self) -> None:
         import torch.multiprocessing as mp
+
+        _hide_this_process()
 
         context = mp.get_context("spawn")  # fork and torch's thread pools do not mix
         parent, child = context.Pipe()
@@ -242,6 +247,34 @@ class Sandbox:
             for lock in held.values():
                 if lock is not None:
                     lock.release()
+
+
+_PR_SET_DUMPABLE, _PR_GET_DUMPABLE = 4, 3
+
+
+def _hide_this_process() -> None:
+    """Make the harness's process non-dumpable (Linux): another process of the same user, such as
+    a sandboxed plugin, can then no longer read its /proc entries (working folder, environment,
+    open files, memory), which would lead it to the store, the cache and the salt. Root can
+    still read them; that takes a container (CONTRIBUTING)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: nothing to hide with
+        pass
+
+
+def process_is_hidden() -> bool:
+    """Whether this process is non-dumpable (its /proc entries closed to other processes)."""
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    return ctypes.CDLL(None).prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
 
 
 _sandboxes: dict[Any, Sandbox] = {}

@@ -20,7 +20,7 @@ import torch
 from ppbench import Attack, AttackResult, hookimpl
 from ppbench.registry import build_registry
 from ppbench.runner import RunOptions, run
-from ppbench.sandbox import close_sandboxes
+from ppbench.sandbox import close_sandboxes, process_is_hidden
 from ppbench.sealing import new_salt
 from ppbench.spec import load_spec
 from ppbench.store import ResultStore
@@ -102,6 +102,9 @@ def store_and_cache(view, task, ctx):
     import sqlite3
 
     candidates = [os.environ.get("PPBENCH_STORE", ""), "results.db"]
+    # The shell's record of the folder the run started in.
+    candidates += [os.path.join(os.environ.get(name, ""), "results.db") for name in ("PWD", "OLDPWD")
+                   if os.environ.get(name)]
     root = getattr(getattr(ctx, "_shared_store", None), "root", None)
     for frame_info in inspect.stack():
         for value in frame_info.frame.f_locals.values():
@@ -188,6 +191,7 @@ def sandbox_cleanup():
 
 def test_in_process_the_cheats_work_so_the_red_team_is_real(testkit, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PWD", str(tmp_path))
     got = cheat_run(tmp_path, "none", None)
     for route in ("gc_image_set", "gc_splits", "stack_frames", "module_global", "regenerate"):
         assert got[route]["breached"] == 1.0 and got[route]["advantage"] > 0.9, (route, got[route])
@@ -198,6 +202,7 @@ def test_in_process_the_cheats_work_so_the_red_team_is_real(testkit, tmp_path, m
 
 def test_isolated_sealed_runs_block_every_route(testkit, tmp_path, monkeypatch, sandbox_cleanup):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PWD", str(tmp_path))  # as a shell that started the run here sets it
     got = cheat_run(tmp_path, "process", new_salt())
     for route in ROUTES:
         result = got[route]
@@ -206,3 +211,13 @@ def test_isolated_sealed_runs_block_every_route(testkit, tmp_path, monkeypatch, 
         assert abs(result["advantage"]) < 0.35, (route, result)
     # The honest attack runs normally in the sandbox: at chance, since darken(1) removes the secret.
     assert abs(got["threshold"]["advantage"]) < 0.35
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="prctl is Linux's")
+def test_the_harness_hides_its_process_entries_from_its_sandboxes(testkit, tmp_path, monkeypatch,
+                                                                   sandbox_cleanup):
+    """A non-dumpable process's /proc entries (working folder, environment, open files, memory)
+    are closed to other processes of the same user: a plugin cannot follow them to the store."""
+    monkeypatch.chdir(tmp_path)
+    cheat_run(tmp_path, "process", None)
+    assert process_is_hidden()
