@@ -338,7 +338,9 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
             "train": copy_image_set(splits.train),
             "images": {"attack": splits.attack.images.clone(), "test": splits.test.images.clone()}})
         sanitizer = out["sanitizer"]
-        notes = [str(note)[:300] for note in out.get("notes") or ()][:4]
+        # Notes are the child's words: printable characters only, and few of them.
+        notes = ["".join(ch for ch in str(note) if ch.isprintable())[:300]
+                 for note in out.get("notes") or ()][:4]
         # The child's checks ran beside the plugin's code, which could have replaced them.
         for name, split in (("attack", splits.attack), ("test", splits.test)):
             out[name] = check_sanitized(out[name], split.images, split.images.dim() == 4, source,
