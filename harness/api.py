@@ -312,13 +312,29 @@ class Context:
 # --- sanitizers ----------------------------------------------------------------------------------
 
 
+@dataclass
+class Sanitized:
+    """What ``transform`` may return instead of a bare tensor: the sanitized ``images`` and
+    per-item ``records``, tensors whose first dimension is the batch's (e.g. ``{"replacement":
+    s_prime}``, the value a generator drew for each item and rendered in its place).
+
+    Records are the sanitizer's own account of what it did. The harness keeps them with the
+    sanitized splits and lends them to metrics (``MetricView.records``), which may need them (a
+    fool rate compares a classifier's guess with the drawn value); it withholds them from every
+    attack, the oracle's answers included, since they describe the output's secret."""
+
+    images: "torch.Tensor"
+    records: dict[str, "torch.Tensor"] = field(default_factory=dict)
+
+
 class Sanitizer(Configurable):
     """A transform that should remove the task's sensitive attribute and keep the rest.
 
     Subclasses set ``name`` (unique across plugins), ``description``, and ``capabilities`` they
     expose to white-box attacks (through :meth:`handles`). ``inputs`` says which kinds of data set
     it applies to. ``fit`` sees the train split only; ``transform`` must return a float tensor of
-    the input's shape with finite values (and, for images, in [0, 1]).
+    the input's shape with finite values (and, for images, in [0, 1]), or a :class:`Sanitized`
+    holding that tensor and per-item records.
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset()
@@ -327,7 +343,7 @@ class Sanitizer(Configurable):
     def fit(self, train: ImageSet, task: Task, ctx: Context) -> "Sanitizer":
         return self
 
-    def transform(self, images: "torch.Tensor", ctx: Context) -> "torch.Tensor":
+    def transform(self, images: "torch.Tensor", ctx: Context) -> "torch.Tensor | Sanitized":
         raise NotImplementedError(f"sanitizer {self.name!r} must implement transform()")
 
     def handles(self) -> dict[str, Any]:
@@ -422,18 +438,26 @@ class MetricView:
     labels, except the sensitive attribute's on the test splits (a metric measures what is kept;
     the sanitizer never sees this view). ``raw_train`` is the sanitizer's fit split;
     ``raw_attack``/``sanitized_attack`` and ``raw_test``/``sanitized_test`` are the same items
-    before and after sanitization."""
+    before and after sanitization. ``records`` holds what the sanitizer recorded per item while
+    sanitizing each split (see :class:`Sanitized`), by split (``"attack"``, ``"test"``) and name,
+    in the splits' order; empty for a sanitizer that records nothing."""
 
     raw_train: ImageSet
     raw_attack: ImageSet
     raw_test: ImageSet
     sanitized_attack: ImageSet
     sanitized_test: ImageSet
+    records: dict[str, dict[str, "torch.Tensor"]] = field(default_factory=dict)
 
 
 class UtilityMetric(Configurable):
     """Measures what a sanitizer keeps. Exactly one returned value should be ``primary``: the
-    figure a leaderboard shows and ranks on (role ``utility``) or reports (role ``distortion``)."""
+    figure a leaderboard shows and ranks on (role ``utility``) or reports (role ``distortion``).
+
+    ``requires_records`` names the per-item records (:class:`Sanitized`) the metric reads; with a
+    sanitizer that does not record them its cells are ``n/a``, with the reason."""
+
+    requires_records: ClassVar[Collection[str]] = frozenset()
 
     def run(self, view: MetricView, task: Task, ctx: Context) -> list[MetricValue]:
         raise NotImplementedError(f"metric {self.name!r} must implement run()")

@@ -14,7 +14,7 @@ import fcntl
 import hashlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -174,6 +174,8 @@ class FittedSanitizer:
     attack: ImageSet
     test: ImageSet
     notes: tuple[str, ...] = ()  # what the harness converted in the sanitizer's output
+    # What the sanitizer recorded per item, by split ("attack", "test") and name: for metrics only.
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def fitted_path(cache_root: Path, sanitizer: str, key: str) -> Path:
@@ -192,14 +194,23 @@ def load_fitted(path: Path, splits: DatasetSplits) -> FittedSanitizer:
     notes = state.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
         raise CorruptEntry(path, "its notes are not a list of strings")
+    records = state.get("records", {})
+    if not isinstance(records, dict):
+        raise CorruptEntry(path, "its records are not a dict")
+    for name, split in (("attack", splits.attack), ("test", splits.test)):
+        split_records = records.get(name, {})
+        if not isinstance(split_records, dict) or any(
+                tuple(getattr(values, "shape", ()))[:1] != (len(split),) for values in split_records.values()):
+            raise CorruptEntry(path, f"its records of the {name} split do not match the data")
     return FittedSanitizer(state["sanitizer"], splits.attack.with_images(expand(state["attack"])),
-                           splits.test.with_images(expand(state["test"])), tuple(notes))
+                           splits.test.with_images(expand(state["test"])), tuple(notes), records)
 
 
 def save_fitted(path: Path, fitted: FittedSanitizer) -> None:
     """Save a fit, its sanitized splits in their compact stored form (:mod:`~ppbench.pixels`)."""
     atomic_save({"sanitizer": fitted.sanitizer, "attack": compact(fitted.attack.images),
-                 "test": compact(fitted.test.images), "notes": list(fitted.notes)}, path)
+                 "test": compact(fitted.test.images), "notes": list(fitted.notes),
+                 "records": fitted.records}, path)
 
 
 _DATA_CACHE: dict[str, DatasetSplits] = {}

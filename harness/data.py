@@ -133,14 +133,3 @@ def validate_splits(splits: DatasetSplits, attributes: Mapping[str, Attribute], 
             k = attributes[name].num_classes
             if len(values) and (int(values.min()) < 0 or int(values.max()) >= k):
                 raise ValueError(f"{where}: labels of {name!r} must lie in 0..{k - 1}")
-
-
-def apply_batched(transform, images: "torch.Tensor", batch_size: int) -> "torch.Tensor":
-    """Apply ``transform`` batch by batch and concatenate, without tracking gradients."""
-    import torch
-
-    outputs = []
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            outputs.append(transform(images[start : start + batch_size]))
-    return torch.cat(outputs) if outputs else images[:0].clone()

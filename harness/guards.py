@@ -8,10 +8,11 @@ import math
 import signal
 import threading
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .api import CellTimeout, PluginContractError
+from .api import CellTimeout, PluginContractError, Sanitized
 
 
 @contextlib.contextmanager
@@ -98,26 +99,94 @@ def make_plugin(cls: type, kwargs: dict[str, Any], source: str) -> Any:
         return cls(**kwargs)
 
 
-def fit_sanitizer(sanitizer_cls: type, kwargs: dict[str, Any], train: Any, images: dict[str, Any],
-                  task: Any, ctx: Any, source: str) -> tuple[Any, dict[str, Any], list[str]]:
-    """Fit a sanitizer on ``train`` and transform each named batch of ``images`` (in process or in
-    a sandbox alike): the fitted sanitizer, the checked outputs (float32 on the CPU) and notes on
-    what the harness had to convert."""
-    from .data import apply_batched
+@dataclass
+class FitOutput:
+    """A fitted sanitizer, its checked outputs by split (float32 on the CPU), the per-item records
+    it made for each split (see :class:`~ppbench.api.Sanitized`), and notes on what the harness
+    had to convert."""
 
+    sanitizer: Any
+    images: dict[str, Any]
+    records: dict[str, dict[str, Any]]
+    notes: list[str]
+
+
+def output_images(out: Any) -> Any:
+    """The images of a ``transform`` result, without any records: what an oracle may answer."""
+    return out.images if isinstance(out, Sanitized) else out
+
+
+def check_records(records: Any, n: int, source: str) -> dict[str, Any]:
+    """A sanitizer's per-item records, validated and moved to the CPU: a dict of numeric tensors
+    named by identifiers, each with one row per item."""
+    import torch
+
+    if not isinstance(records, dict):
+        raise PluginContractError(f"{source}: Sanitized.records must be a dict of tensors, got "
+                                  f"{type(records).__name__}")
+    checked = {}
+    for name, values in records.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PluginContractError(f"{source}: record names must be identifiers, got {name!r}")
+        if not isinstance(values, torch.Tensor) or values.dtype == torch.bool or values.is_complex():
+            raise PluginContractError(f"{source}: record {name} must be an integer or float tensor")
+        if values.dim() == 0 or len(values) != n:
+            raise PluginContractError(f"{source}: record {name} must have one row per item ({n}), "
+                                      f"got shape {tuple(values.shape)}")
+        values = values.detach().cpu()
+        if values.dtype.is_floating_point and not torch.isfinite(values).all():
+            raise PluginContractError(f"{source}: record {name} holds NaN or inf values")
+        checked[name] = values.clone()
+    return checked
+
+
+def transform_batched(sanitizer: Any, images: Any, ctx: Any, where: str) -> tuple[Any, dict[str, Any]]:
+    """``sanitizer.transform`` over ``images`` batch by batch, without gradients: the outputs and
+    the records, each concatenated in the items' order. ``where`` names the plugin and the stage
+    in messages, e.g. "sanitizer blur: transform (on the test split)"."""
+    import torch
+
+    batch_size = ctx.profile.batch_size * 4
+    outputs, records = [], []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            out = sanitizer.transform(batch.to(ctx.device), ctx)
+            outputs.append(output_images(out))
+            records.append(check_records(out.records, len(batch), where)
+                           if isinstance(out, Sanitized) else {})
+    if not outputs:
+        return images[:0].clone(), {}
+    names = set(records[0])
+    if any(set(batch_records) != names for batch_records in records):
+        raise PluginContractError(f"{where}: recorded other names in other batches")
+    if not all(isinstance(out, torch.Tensor) for out in outputs):
+        bad = next(out for out in outputs if not isinstance(out, torch.Tensor))
+        raise PluginContractError(f"{where}: returned {type(bad).__name__}, not a tensor or a "
+                                  "Sanitized")
+    concatenated = {name: torch.cat([batch_records[name] for batch_records in records])
+                    for name in sorted(names)}
+    return torch.cat([out.to(outputs[0].device) for out in outputs]), concatenated
+
+
+def fit_sanitizer(sanitizer_cls: type, kwargs: dict[str, Any], train: Any, images: dict[str, Any],
+                  task: Any, ctx: Any, source: str) -> FitOutput:
+    """Fit a sanitizer on ``train`` and transform each named batch of ``images`` (in process or in
+    a sandbox alike)."""
     ctx.seed_everything()
     sanitizer = make_plugin(sanitizer_cls, kwargs, source)
     # fit sees the train split only: no attack or test images, no test labels.
     with plugin_stage(source, "fit"):
         sanitizer = sanitizer.fit(train, task, ctx) or sanitizer
-    sanitized, notes = {}, []
+    output = FitOutput(sanitizer, {}, {}, [])
     for name, batch in images.items():
-        with plugin_stage(source, f"transform (on the {name} split)"):
-            out = apply_batched(lambda x: sanitizer.transform(x.to(ctx.device), ctx), batch,
-                                ctx.profile.batch_size * 4)
-        sanitized[name] = check_sanitized(out, batch, batch.dim() == 4, source, notes)
+        stage = f"transform (on the {name} split)"
+        with plugin_stage(source, stage):
+            out, records = transform_batched(sanitizer, batch, ctx, f"{source}: {stage}")
+        output.images[name] = check_sanitized(out, batch, batch.dim() == 4, source, output.notes)
+        output.records[name] = records
     missing = set(sanitizer_cls.capabilities) - {"release"} - set(sanitizer.handles())
     if missing:
         raise PluginContractError(f"{source} declares capabilities {sorted(missing)} but handles() "
                                   "does not provide them")
-    return sanitizer, sanitized, notes
+    return output

@@ -11,7 +11,7 @@ its own cell, and the job reloads clean copies before the next one, so the damag
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .data import ImageSet
 
@@ -33,7 +33,9 @@ def tensor_digest(tensor: "torch.Tensor") -> str:
     return digest.hexdigest()
 
 
-def _image_set_digests(name: str, split: ImageSet) -> dict[str, str]:
+def _image_set_digests(name: str, split: "ImageSet | Mapping[str, torch.Tensor]") -> dict[str, str]:
+    if isinstance(split, Mapping):  # named per-item tensors, such as a sanitizer's records
+        return {f"{name} '{key}'": tensor_digest(values) for key, values in split.items()}
     digests = {f"{name} images": tensor_digest(split.images)}
     for attribute, labels in split.labels.items():
         digests[f"{name} labels '{attribute}'"] = tensor_digest(labels)
@@ -41,15 +43,16 @@ def _image_set_digests(name: str, split: ImageSet) -> dict[str, str]:
 
 
 class Seal:
-    """The digests of some named image sets, and what has changed since they were taken."""
+    """The digests of some named image sets (or mappings of named tensors), and what has changed
+    since they were taken."""
 
-    def __init__(self, splits: Iterable[tuple[str, ImageSet | None]]) -> None:
+    def __init__(self, splits: Iterable[tuple[str, Any]]) -> None:
         self.digests: dict[str, str] = {}
         for name, split in splits:
             if split is not None:
                 self.digests.update(_image_set_digests(name, split))
 
-    def changed(self, splits: Iterable[tuple[str, ImageSet | None]]) -> list[str]:
+    def changed(self, splits: Iterable[tuple[str, Any]]) -> list[str]:
         """The tensors (e.g. ``"raw train images"``) whose contents differ from the seal's."""
         now = Seal(splits).digests
         return [name for name, digest in self.digests.items() if now.get(name) != digest]

@@ -24,7 +24,8 @@ from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .pixels import as_stored
 from .planning import Cell, Job, RunOptions, dataset_identity, dataset_key, derive_seed, fit_key
 from .provenance import cell_provenance
-from .guards import check_sanitized, error_text, fit_sanitizer, make_plugin, plugin_stage, time_limit
+from .guards import (FitOutput, check_records, check_sanitized, error_text, fit_sanitizer, make_plugin,
+                     plugin_stage, time_limit)
 from .registry import Registry, registry_for
 from .sandbox import ContextSpec, PluginCall, Sandbox, copy_image_set, sandbox_for
 from .scoring import Scored, WithheldTruth
@@ -84,7 +85,8 @@ def raw_inputs(splits: DatasetSplits) -> list[tuple[str, Any]]:
 
 
 def sanitized_inputs(fitted: FittedSanitizer) -> list[tuple[str, Any]]:
-    return [("sanitized attack", fitted.attack), ("sanitized test", fitted.test)]
+    return [("sanitized attack", fitted.attack), ("sanitized test", fitted.test),
+            *((f"{split} records", records) for split, records in fitted.records.items())]
 
 
 @dataclass
@@ -337,22 +339,25 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
         out = isolated.call("fit", "sanitizers", job.sanitizer, job.task, ctx, source, {
             "train": copy_image_set(splits.train),
             "images": {"attack": splits.attack.images.clone(), "test": splits.test.images.clone()}})
-        sanitizer = out["sanitizer"]
+        if not isinstance(out, FitOutput):
+            raise PluginContractError(f"{source}: its sandbox returned {type(out).__name__}")
         # Notes are the child's words: printable characters only, and few of them.
-        notes = ["".join(ch for ch in str(note) if ch.isprintable())[:300]
-                 for note in out.get("notes") or ()][:4]
+        out.notes = ["".join(ch for ch in str(note) if ch.isprintable())[:300]
+                     for note in out.notes or ()][:4]
         # The child's checks ran beside the plugin's code, which could have replaced them.
         for name, split in (("attack", splits.attack), ("test", splits.test)):
-            out[name] = check_sanitized(out[name], split.images, split.images.dim() == 4, source,
-                                        notes)
+            out.images[name] = check_sanitized(out.images.get(name), split.images,
+                                               split.images.dim() == 4, source, out.notes)
+            out.records[name] = check_records(out.records.get(name, {}), len(split), source)
     else:
         with time_limit(limit, f"{source} fit"):
-            sanitizer, out, notes = fit_sanitizer(sanitizer_cls, job.sanitizer.kwargs, splits.train,
-                                                  {"attack": splits.attack.images,
-                                                   "test": splits.test.images}, job.task, ctx, source)
+            out = fit_sanitizer(sanitizer_cls, job.sanitizer.kwargs, splits.train,
+                                {"attack": splits.attack.images, "test": splits.test.images},
+                                job.task, ctx, source)
     # Cells see what the cache will give back, so a fresh fit and a cached one score alike.
-    return FittedSanitizer(sanitizer, splits.attack.with_images(as_stored(out["attack"])),
-                           splits.test.with_images(as_stored(out["test"])), tuple(notes))
+    return FittedSanitizer(out.sanitizer, splits.attack.with_images(as_stored(out.images["attack"])),
+                           splits.test.with_images(as_stored(out.images["test"])), tuple(out.notes),
+                           {name: out.records.get(name, {}) for name in ("attack", "test")})
 
 
 def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
@@ -404,14 +409,21 @@ def metric_view(splits: DatasetSplits, fitted: FittedSanitizer, task: Any, copy:
                         dict(split.attributes))
 
     lend = copy_image_set if copy else (lambda split: split)
+    records = {split: {name: (values.clone() if copy else values) for name, values in named.items()}
+               for split, named in fitted.records.items()}
     return MetricView(raw_train=lend(splits.train), raw_attack=lend(splits.attack),
                       raw_test=test_split(splits.test), sanitized_attack=lend(fitted.attack),
-                      sanitized_test=test_split(fitted.test))
+                      sanitized_test=test_split(fitted.test), records=records)
 
 
 def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
-                ctx: Context, isolated: Isolated | None = None) -> Scored:
+                ctx: Context, isolated: Isolated | None = None) -> Scored | str:
     source = f"metric {cell.plugin_label}"
+    needed = set(getattr(registry.metric(cell.plugin.name), "requires_records", ()))
+    missing = sorted(needed - set(fitted.records.get("test", {})))
+    if missing:
+        return (f"sanitizer {cell.sanitizer_label} records no {', '.join(missing)} per item "
+                f"(see Sanitized), which {source} reads")
     if isolated is not None:
         values = isolated.call("metric", "metrics", cell.plugin, cell.task, ctx, source,
                                {"view": metric_view(splits, fitted, cell.task, copy=True)})

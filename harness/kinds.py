@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, NamedTupl
 from .api import (ALL_REQUIREMENTS, AUX, ORACLE, RAW_TRAIN, Attack, AttackResult, AttackView,
                   Context, DatasetSpec, PluginContractError, Sanitizer, UtilityMetric)
 from .data import DatasetSplits, ImageSet
+from .guards import output_images
 from .scoring import Scored, score_attribute
 
 if TYPE_CHECKING:
@@ -239,7 +240,8 @@ def _attribute_view(inputs: ViewInputs) -> AttackView:
     sanitizer, ctx = inputs.sanitizer, inputs.ctx
 
     def oracle(images: "torch.Tensor") -> "torch.Tensor":
-        return sanitizer.transform(images.to(ctx.device), ctx)
+        # The images only: a sanitizer's records describe its output's secret.
+        return output_images(sanitizer.transform(images.to(ctx.device), ctx))
 
     handles = sanitizer.handles()
     return AttackView(

@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 from .api import CellTimeout, Context, PluginContractError, Profile
 from .data import ImageSet
-from .guards import error_text, fit_sanitizer, make_plugin, plugin_stage, time_limit
+from .guards import (error_text, fit_sanitizer, make_plugin, output_images, plugin_stage,
+                     time_limit)
 from .registry import RegistryRecipe
 
 ISOLATION_MODES = ("none", "process")
@@ -135,14 +136,13 @@ def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
     payload = call.payload
     with time_limit(spec.time_limit, call.source):
         if call.stage == "fit":
-            sanitizer, sanitized, notes = fit_sanitizer(cls, call.kwargs, payload["train"],
-                                                        payload["images"], call.task, ctx, call.source)
-            return {"sanitizer": sanitizer, "notes": notes, **sanitized}
+            return fit_sanitizer(cls, call.kwargs, payload["train"], payload["images"], call.task,
+                                 ctx, call.source)
         if call.stage == "attack":
             view = payload["view"]
             sanitizer = payload.get("sanitizer")
             if payload.get("oracle"):
-                view.oracle = lambda images: sanitizer.transform(images.to(ctx.device), ctx)
+                view.oracle = lambda images: output_images(sanitizer.transform(images.to(ctx.device), ctx))
             if payload.get("handles"):
                 available = sanitizer.handles()
                 view.handles = {name: available[name] for name in payload["handles"] if name in available}

@@ -20,8 +20,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .api import (AUX, ORACLE, RAW_TRAIN, SANITIZER_CAPABILITIES, Attack, PluginContractError,
-                  AttackResult, AttackView, Context, Sanitizer, Task)
+                  AttackResult, AttackView, Context, Sanitized, Sanitizer, Task)
 from .data import Attribute, DatasetSplits, ImageSet
+from .guards import check_records
 from .kinds import requirement_alternatives, resolve_requirements
 from .pixels import quantize_8bit
 
@@ -81,7 +82,7 @@ def check_sanitizer(sanitizer: Sanitizer, splits: DatasetSplits | None = None, t
     assert not unknown, f"{name}: unknown capabilities {sorted(unknown)}"
 
     splits = splits or toy_splits()
-    outputs = []
+    outputs, recorded = [], []
     for _ in range(2):
         fresh = type(sanitizer)(**params)
         ctx = _context(seed=7)
@@ -90,6 +91,12 @@ def check_sanitizer(sanitizer: Sanitizer, splits: DatasetSplits | None = None, t
         assert isinstance(fitted, Sanitizer), f"{name}: fit() must return the sanitizer (or None)"
         with torch.no_grad():
             out = fitted.transform(splits.test.images, ctx)
+        if isinstance(out, Sanitized):
+            try:
+                recorded.append(check_records(out.records, len(splits.test), name))
+            except PluginContractError as exc:
+                raise AssertionError(str(exc)) from None
+            out = out.images
         assert isinstance(out, torch.Tensor), f"{name}: transform() must return a tensor"
         assert out.shape == splits.test.images.shape, (
             f"{name}: transform() changed the shape {tuple(splits.test.images.shape)} -> {tuple(out.shape)}")
@@ -102,6 +109,10 @@ def check_sanitizer(sanitizer: Sanitizer, splits: DatasetSplits | None = None, t
                 f"(clamp the output)")
         outputs.append(out)
     assert torch.equal(outputs[0], outputs[1]), f"{name}: the same seed gave different outputs"
+    if recorded:
+        assert len(recorded) == 2 and recorded[0].keys() == recorded[1].keys() and all(
+            torch.equal(recorded[0][key], recorded[1][key]) for key in recorded[0]), (
+            f"{name}: the same seed gave different records")
     buffer = io.BytesIO()
     torch.save(fitted, buffer)  # the runner caches fitted sanitizers with torch.save
     missing = set(type(fitted).capabilities) - {"release"} - set(fitted.handles())
