@@ -1,10 +1,12 @@
-"""Shared network blocks, the training loop of the built-in classifiers, and the reference
-classifiers.
+"""Shared network blocks, the training loop of the built-in classifiers, the loop of adversarial
+games (learned sanitizers), and the reference classifiers.
 
 Importing this package imports torch; plugin modules import it inside their methods so that
 ``ppbench list`` stays cheap.
 """
 
+from .adversarial import Player, adam, budget_penalty, entropy, train_adversarial
+from .conditioned import ConditionedNet, unet_depth
 from .networks import (CLASSIFIER_KINDS, MLP, BasicBlock, MultiHead, ResNet, SmallCNN, UNet,
                        build_classifier, conv_bn_relu, default_width, resnet10, resnet18, seeded)
 from .reference import (ReferenceClassifier, reference_classifier, reference_classifiers,
@@ -14,7 +16,8 @@ from .training import (FitResult, accuracy, apply_model, batch_slices, classific
                        stratified_split, to_device, train_classifier)
 
 __all__ = [
-    "CLASSIFIER_KINDS", "MLP", "BasicBlock", "FitResult", "MultiHead", "ReferenceClassifier",
+    "CLASSIFIER_KINDS", "MLP", "BasicBlock", "ConditionedNet", "FitResult", "MultiHead", "Player",
+    "ReferenceClassifier", "adam", "budget_penalty", "entropy", "train_adversarial", "unet_depth",
     "ResNet", "SmallCNN", "UNet", "accuracy", "apply_model", "batch_slices", "build_classifier",
     "classification_loss", "conv_bn_relu", "default_width", "fit_classifier", "iterate_minibatches",
     "predict_logits", "recalibrate_batchnorm", "reference_classifier", "reference_classifiers",

@@ -7,9 +7,9 @@ from the data it is given, so that a check is trained until it stops improving r
 arbitrary number of epochs (an under-trained check overstates privacy).
 
 Not every plugin trains through it: the linear probe is scikit-learn's logistic regression, and a
-learned sanitizer or GAN writes its own step (several optimisers, alternating losses) but reuses
-:func:`iterate_minibatches` for shuffling, epochs, progress bars and deadline checks, and
-:func:`predict_logits` / :func:`apply_model` for inference.
+learned sanitizer or GAN (several optimisers, alternating losses) trains through
+:func:`ppbench.nn.adversarial.train_adversarial`, which is built on :func:`iterate_minibatches`
+for shuffling, epochs, progress bars and deadline checks.
 """
 
 from __future__ import annotations
