@@ -7,8 +7,9 @@ Plugin authors import everything they need from here::
 
 from .api import (AUX, DISCRIMINATOR, GENERATOR, IMAGE, ORACLE, PROFILES, RAW_TRAIN, RELEASE,
                   SECRET_DECODER, VECTOR, Attack, AttackResult, AttackView, CellTimeout, Context,
-                  DatasetSpec, MetricValue, MetricView, PluginContractError, Profile, Sanitized,
-                  Sanitizer, Task, UtilityMetric, get_profile)
+                  DatasetSpec, DetectionResult, DetectorView, MetricValue, MetricView,
+                  PluginContractError, Profile, Sanitized, Sanitizer, Task, UtilityMetric,
+                  get_profile)
 from .data import Attribute, DatasetSplits, ImageSet
 from .hookspecs import hookimpl
 from .pixels import quantize_8bit
@@ -18,7 +19,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AUX", "DISCRIMINATOR", "GENERATOR", "IMAGE", "ORACLE", "PROFILES", "RAW_TRAIN", "RELEASE",
     "SECRET_DECODER", "VECTOR", "Attack", "AttackResult", "AttackView", "Attribute", "CellTimeout",
-    "Context", "DatasetSpec", "DatasetSplits", "ImageSet", "MetricValue", "MetricView",
+    "Context", "DatasetSpec", "DatasetSplits", "DetectionResult", "DetectorView", "ImageSet",
+    "MetricValue", "MetricView",
     "PluginContractError", "Profile", "Sanitized", "Sanitizer", "Task", "UtilityMetric",
     "get_profile", "hookimpl", "quantize_8bit", "__version__",
 ]

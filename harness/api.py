@@ -386,11 +386,36 @@ class AttackResult:
     diagnostics: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class DetectorView:
+    """What a ``detector`` attack gets: tell sanitized items from raw ones.
+
+    ``sanitized``: the sanitized attack split (no labels); ``raw``: raw items of the granted kind
+    (``aux`` or ``raw_train``, whichever the attack's ``requires`` obtained; ``None`` if neither).
+    ``candidates``: a shuffled mix of sanitized and raw test items, half each, from disjoint
+    items; which is which the harness alone knows, and it scores the attack's answer by AUC.
+    """
+
+    sanitized: ImageSet
+    raw: ImageSet | None
+    candidates: "torch.Tensor"
+
+
+@dataclass
+class DetectionResult:
+    """A detector's score for every candidate, in order: higher means more likely sanitized."""
+
+    scores: "torch.Tensor"
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+
 class Attack(Configurable):
     """Tries to recover what the sanitizer should have removed.
 
     ``kind`` is the scoring kind (``ppbench.kinds.ATTACK_KINDS``): ``attribute`` attacks predict the
-    sensitive attribute of every sanitized test item and the harness scores the predictions.
+    sensitive attribute of every sanitized test item and the harness scores the predictions;
+    ``detector`` attacks get a :class:`DetectorView`, score each candidate and return a
+    :class:`DetectionResult`, scored by AUC (shown beside the ranking, not part of its worst case).
     ``requires`` lists sanitizer capabilities (``discriminator``...) and data grants (``oracle``,
     ``raw_train``, ``aux``); when one is not available the cell is recorded as ``n/a``. An entry
     may be a tuple of alternatives, any one of which will do: ``{("aux", "raw_train")}`` is met by

@@ -133,3 +133,12 @@ def validate_splits(splits: DatasetSplits, attributes: Mapping[str, Attribute], 
             k = attributes[name].num_classes
             if len(values) and (int(values.min()) < 0 or int(values.max()) >= k):
                 raise ValueError(f"{where}: labels of {name!r} must lie in 0..{k - 1}")
+
+
+def copy_image_set(split: ImageSet | None, keep_labels: bool = True) -> ImageSet | None:
+    """A copy that shares no memory with ``split`` (a sandboxed plugin may write into what it
+    gets)."""
+    if split is None:
+        return None
+    labels = {name: values.clone() for name, values in split.labels.items()} if keep_labels else {}
+    return ImageSet(split.images.clone(), labels, dict(split.attributes) if keep_labels else {})

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from .api import Context, MetricValue, MetricView, PluginContractError, get_profile
 from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_lock, fitted_path,
                     forget_datasets, load_dataset, load_fitted, save_fitted)
-from .data import DatasetSplits, ImageSet
+from .data import DatasetSplits, ImageSet, copy_image_set
 from .integrity import Seal, describe_tampering
 from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .pixels import as_stored
@@ -27,7 +27,7 @@ from .provenance import cell_provenance
 from .guards import (FitOutput, check_records, check_sanitized, error_text, fit_sanitizer, make_plugin,
                      plugin_stage, time_limit)
 from .registry import Registry, registry_for
-from .sandbox import ContextSpec, PluginCall, Sandbox, copy_image_set, sandbox_for
+from .sandbox import ContextSpec, PluginCall, Sandbox, sandbox_for
 from .scoring import Scored, WithheldTruth
 from .sealing import commitment
 from .store import ResultStore
@@ -309,7 +309,10 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
             ctx.seed_everything()
             with time_limit(limit, source):
                 if cell.kind == "attack":
-                    outcome = _run_attack(registry, cell, fitted, splits, truth, ctx, isolated)
+                    # Not the context's seed, and in a sealed run dependent on the salt.
+                    secret_seed = derive_seed(cell.seed, "withheld", cell.key, salt or "")
+                    outcome = _run_attack(registry, cell, fitted, splits, truth, ctx, isolated,
+                                          secret_seed)
                 else:
                     outcome = _run_metric(registry, cell, fitted, splits, ctx, isolated)
             tampered = raw_seal.changed(raw_inputs(splits)) + sanitized_seal.changed(sanitized_inputs(fitted))
@@ -361,7 +364,8 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
 
 
 def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
-                truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None) -> Scored | str:
+                truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None,
+                secret_seed: int = 0) -> Scored | str:
     attack_cls = registry.attack(cell.plugin.name)
     kind = attack_kind(attack_cls)
     sanitizer = fitted.sanitizer
@@ -376,26 +380,24 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
                                       dataset=cell.dataset)
     if resolution.unmet is not None:
         return resolution.unmet
-    view = kind.build_view(ViewInputs(attack, sanitizer, splits, fitted.attack, fitted.test, ctx,
-                                      resolution.granted))
+    view, withheld = kind.build_view(ViewInputs(attack, sanitizer, splits, fitted.attack, fitted.test,
+                                                ctx, resolution.granted, secret_seed))
     if isolated is None:
         with plugin_stage(source, "run"):
             result = attack.run(view, cell.task, ctx)
     else:
         # The sandbox gets copies of what the view grants; it rebuilds the oracle and the handles
         # from the fitted sanitizer, which travels only when one of them is granted.
-        lent = replace(view, attack=copy_image_set(view.attack), test=copy_image_set(view.test),
-                       raw_train=copy_image_set(view.raw_train), aux=copy_image_set(view.aux),
-                       oracle=None, handles={})
-        payload: dict[str, Any] = {"view": lent, "oracle": view.oracle is not None,
-                                   "handles": sorted(view.handles)}
+        oracle, handles = getattr(view, "oracle", None), getattr(view, "handles", None) or {}
+        payload: dict[str, Any] = {"view": kind.lend(view), "oracle": oracle is not None,
+                                   "handles": sorted(handles)}
         if payload["oracle"] or payload["handles"]:
             payload["sanitizer"] = sanitizer
         result = isolated.call("attack", "attacks", cell.plugin, cell.task, ctx, source, payload)
     if not isinstance(result, kind.result_type):
         raise PluginContractError(f"{source}: run() must return a {kind.result_type.__name__}, got "
                                   f"{type(result).__name__}")
-    return kind.score(result, truth, source)
+    return kind.score(result, truth, source, withheld)
 
 
 def metric_view(splits: DatasetSplits, fitted: FittedSanitizer, task: Any, copy: bool) -> MetricView:

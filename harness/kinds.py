@@ -17,12 +17,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, NamedTuple
 
 from .api import (ALL_REQUIREMENTS, AUX, ORACLE, RAW_TRAIN, Attack, AttackResult, AttackView,
-                  Context, DatasetSpec, PluginContractError, Sanitizer, UtilityMetric)
-from .data import DatasetSplits, ImageSet
+                  Context, DatasetSpec, DetectionResult, PluginContractError, Sanitizer, UtilityMetric)
+from .data import DatasetSplits, ImageSet, copy_image_set
+from .detection import build_detector_view, lend_detector_view, score_detection
 from .guards import output_images
 from .scoring import Scored, score_attribute
 
@@ -84,6 +85,9 @@ THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
                 "(discriminator, generator) or query access to it", "informed"),
     ThreatModel("key-holder", "the vendor's secret decoder for a payload hidden in sanitized images",
                 "informed"),
+    ThreatModel("distinguisher",
+                "sanitized outputs and public raw data, no labels: tells sanitized items from raw "
+                "ones (a detector)", "semi-informed"),
 )}
 
 
@@ -218,24 +222,32 @@ class ViewInputs:
     sanitized_test: ImageSet
     ctx: Context
     granted: frozenset[str]
+    # A seed for what the view builder draws and withholds (e.g. which candidates are sanitized),
+    # derived from what no plugin is given (the cell's key and, in a sealed run, the salt).
+    secret_seed: int = 0
 
 
 @dataclass(frozen=True)
 class AttackKind:
-    """One scoring kind. ``columns`` are the value names a board shows per attack, the ``primary``
-    first: the leakage figure that the worst case over attacks and the ranking use."""
+    """One scoring kind. ``build_view`` returns the attack's view and what the harness withholds
+    for scoring; ``lend`` copies a view for a sandbox (no shared tensors, no callables);
+    ``score(result, truth, source, withheld)``. ``columns`` are the value names a board shows per
+    attack, the ``primary`` first; when ``ranked``, the primary is the leakage figure that the
+    worst case over attacks and the ranking use, else the board shows it beside the ranking."""
 
     name: str
     description: str
     result_type: type
-    build_view: Callable[[ViewInputs], Any]
+    build_view: Callable[[ViewInputs], tuple[Any, Any]]
+    lend: Callable[[Any], Any]
     score: Callable[..., Scored]
     primary: str
     columns: tuple[str, ...]
     chance_note: str
+    ranked: bool = True
 
 
-def _attribute_view(inputs: ViewInputs) -> AttackView:
+def _attribute_view(inputs: ViewInputs) -> tuple[AttackView, None]:
     granted = inputs.granted
     sanitizer, ctx = inputs.sanitizer, inputs.ctx
 
@@ -252,7 +264,15 @@ def _attribute_view(inputs: ViewInputs) -> AttackView:
         aux=inputs.raw.aux if AUX in granted else None,
         oracle=oracle if ORACLE in granted else None,
         handles={k: v for k, v in handles.items() if k in granted},
-    )
+    ), None
+
+
+def _lend_attribute_view(view: AttackView) -> AttackView:
+    """A copy for a sandbox; the sandbox rebuilds the oracle and the handles from the fitted
+    sanitizer, which travels only when one of them is granted."""
+    return replace(view, attack=copy_image_set(view.attack), test=copy_image_set(view.test),
+                   raw_train=copy_image_set(view.raw_train), aux=copy_image_set(view.aux),
+                   oracle=None, handles={})
 
 
 ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
@@ -261,12 +281,25 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
         description="predict the sensitive attribute of every sanitized test item",
         result_type=AttackResult,
         build_view=_attribute_view,
+        lend=_lend_attribute_view,
         score=score_attribute,
         primary="advantage",
         columns=("advantage", "balanced_accuracy", "accuracy", "auc"),
         chance_note=("balanced accuracy: chance is exactly 1/K whatever the class balance; "
                      "accuracy: chance is the largest class frequency of the train split (the "
                      "known prior), never the test sample's"),
+    ),
+    AttackKind(
+        name="detector",
+        description="tell sanitized test items from raw ones (scored by AUC, beside the ranking)",
+        result_type=DetectionResult,
+        build_view=build_detector_view,
+        lend=lend_detector_view,
+        score=score_detection,
+        primary="auc",
+        columns=("auc", "detection_advantage"),
+        chance_note="AUC: chance is 0.5 (sanitized and raw candidates cannot be told apart)",
+        ranked=False,
     ),
 )}
 

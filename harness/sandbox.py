@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .api import CellTimeout, Context, PluginContractError, Profile
-from .data import ImageSet
+from .data import ImageSet, copy_image_set
 from .guards import (error_text, fit_sanitizer, make_plugin, output_images, plugin_stage,
                      time_limit)
 from .registry import RegistryRecipe
@@ -31,14 +31,6 @@ from .registry import RegistryRecipe
 ISOLATION_MODES = ("none", "process")
 _START_GRACE = 120.0  # seconds for a fresh child to import torch and the plugins
 _KILL_GRACE = 30.0  # beyond the cell's own limit, before the parent kills a child that hangs
-
-
-def copy_image_set(split: ImageSet | None, keep_labels: bool = True) -> ImageSet | None:
-    """A copy that shares no memory with ``split`` (a child may write into what it gets)."""
-    if split is None:
-        return None
-    labels = {name: values.clone() for name, values in split.labels.items()} if keep_labels else {}
-    return ImageSet(split.images.clone(), labels, dict(split.attributes) if keep_labels else {})
 
 
 @dataclass

@@ -108,9 +108,10 @@ def auc_ovr(truth: "np.ndarray", scores: "np.ndarray") -> float:
     return float(np.mean([roc_auc_score(truth == c, scores[:, c]) for c in present]))
 
 
-def _diagnostics(result: AttackResult, source: str) -> list[MetricValue]:
+def diagnostic_values(diagnostics: Mapping[str, Any], source: str) -> list[MetricValue]:
+    """An attack's diagnostics as stored values (``diag:<name>``), each a finite number."""
     values = []
-    for name, value in result.diagnostics.items():
+    for name, value in diagnostics.items():
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -121,8 +122,9 @@ def _diagnostics(result: AttackResult, source: str) -> list[MetricValue]:
     return values
 
 
-def score_attribute(result: Any, truth: WithheldTruth, source: str) -> Scored:
-    """Score an attribute attack against the withheld sensitive labels (see the module doc)."""
+def score_attribute(result: Any, truth: WithheldTruth, source: str, withheld: Any = None) -> Scored:
+    """Score an attribute attack against the withheld sensitive labels (see the module doc);
+    ``withheld`` (what a view builder kept back) is unused: the truth is the test labels."""
     import numpy as np
 
     from .boards.statistics import SeedItems, attack_interval, attribute_advantage, orient_binary
@@ -152,7 +154,7 @@ def score_attribute(result: Any, truth: WithheldTruth, source: str) -> Scored:
     if scores is not None:
         values.append(MetricValue("auc", auc_ovr(labels, scores), better="lower", role="leakage",
                                   chance=0.5))
-    values = [v for v in values if math.isfinite(v.value)] + _diagnostics(result, source)
+    values = [v for v in values if math.isfinite(v.value)] + diagnostic_values(result.diagnostics, source)
     return Scored(values, {"truth": labels, "predicted": predicted})
 
 

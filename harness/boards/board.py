@@ -16,6 +16,7 @@ import pandas as pd
 
 # The kinds of column, left to right on a board.
 UTILITY, MEASURE, ATTACK, WORST_CASE = "utility", "measure", "attack", "worst case"
+DETECTION = "detection"  # a detector attack's figure: shown beside the ranking, not in its worst case
 
 TIER = "tier"
 SANITIZER = "sanitizer"

@@ -21,8 +21,8 @@ import pandas as pd
 
 from ..kinds import ATTACK_KINDS
 from ..provenance import collect_provenance
-from .board import (ATTACK, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, Column, ColumnKey, Figure,
-                    Leaderboard)
+from .board import (ATTACK, DETECTION, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, Column,
+                    ColumnKey, Figure, Leaderboard)
 from .notes import footnotes, notes
 from .policy import RowSummary, apply_policy
 from .statistics import (ALPHA, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
@@ -108,16 +108,22 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
                 measures.append(Column(ColumnKey(MEASURE, label, str(extra)), f"{label} ({extra})",
                                        name, str(values["role"].iloc[0]), str(values["better"].iloc[0])))
     attacks: list[Column] = []
+    detections: list[Column] = []
     attack_cells = rows[rows["kind"] == "attack"].drop_duplicates("plugin_label")
     for cell in sorted(attack_cells.itertuples(index=False), key=lambda c: (c.threat_model, c.plugin_label)):
         kind = ATTACK_KINDS.get(cell.scoring or "attribute", ATTACK_KINDS["attribute"])
+        if not kind.ranked:
+            detections.append(Column(ColumnKey(DETECTION, cell.plugin_label, kind.primary),
+                                     f"{cell.plugin_label} {kind.primary}", cell.plugin, "leakage",
+                                     "lower", cell.threat_model))
+            continue
         for value in (kind.primary, "accuracy"):
             short = {"advantage": "adv", "accuracy": "acc"}.get(value, value)
             attacks.append(Column(ColumnKey(ATTACK, cell.plugin_label, value),
                                   f"{cell.plugin_label} {short}", cell.plugin, "leakage", "lower",
                                   cell.threat_model))
     worst = [Column(WORST_KEY, "worst-case adv", "", "leakage", "lower")]
-    return utility + measures + attacks + (worst if attacks else [])
+    return utility + measures + detections + attacks + (worst if attacks else [])
 
 
 def _aggregate(values: pd.DataFrame) -> Figure:
@@ -191,7 +197,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
         for column in columns:
             if column.key.kind == WORST_CASE:
                 continue
-            kind = "attack" if column.key.kind == ATTACK else "metric"
+            kind = "attack" if column.key.kind in (ATTACK, DETECTION) else "metric"
             status = _combined_status(statuses.get((sanitizer, kind, column.key.plugin), []))
             figure = Figure(status=status)
             if status == "ok":

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import pandas as pd
 
-from .board import FLAG, LEAKS, PARETO, TIER, WORST_CASE
+from .board import DETECTION, FLAG, LEAKS, PARETO, TIER, WORST_CASE
 from .statistics import ALPHA, N_BOOTSTRAP
 
 if TYPE_CHECKING:
@@ -85,6 +85,14 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
         f"a {level} interval simultaneous over those attacks (max-t over a paired bootstrap of the "
         "test items, or Bonferroni Student-t with ≥ 3 seeds), so choosing the worst attack after "
         "the fact does not make a row look leakier or safer than it is.")
+    detectors = [c.header for c in board.columns if c.key.kind == DETECTION]
+    if detectors:
+        lines.append(
+            f"{', '.join(detectors)}: a detector's AUC at telling sanitized test items from raw ones "
+            "(disjoint halves of the test split, shuffled; chance 0.5, 1 when every output is "
+            f"recognisable; for one seed, a {level} stratified bootstrap interval over the "
+            "candidates). It says whether outputs pass for real data, not whether the secret "
+            "leaks, so it is shown beside the ranking and is not part of the worst case.")
     lines.append(_floor_text(board))
     lines.append(f"{LEAKS}: yes when the lower end of the worst-case interval lies above the floor.")
     if tiered:
