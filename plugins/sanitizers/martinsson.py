@@ -55,7 +55,7 @@ class _SyntheticReplacement(Sanitizer):
     def __init__(self, loss: str = "entropy", eps: float = 0.01, lam: float = 1e5,
                  epochs: int | None = None, width: int = 16, depth: int | None = None,
                  discriminator_width: int | None = None, noise_dim: int = 32, embed_dim: int = 16,
-                 lr: float = 5e-4) -> None:
+                 lr: float = 5e-4, batch_size: int | None = None) -> None:
         if loss not in LOSSES:
             raise ValueError(f"{self.name}: loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         for key, value in (("eps", eps), ("lam", lam), ("lr", lr)):
@@ -63,7 +63,8 @@ class _SyntheticReplacement(Sanitizer):
                 raise ValueError(f"{self.name}: {key} must be a non-negative number, got {value!r}")
         if lr <= 0:
             raise ValueError(f"{self.name}: lr must be positive, got {lr!r}")
-        for key, value in (("epochs", epochs), ("depth", depth), ("discriminator_width", discriminator_width)):
+        for key, value in (("epochs", epochs), ("depth", depth), ("discriminator_width", discriminator_width),
+                           ("batch_size", batch_size)):
             if value is not None and (not isinstance(value, Integral) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{self.name}: {key} must be a positive integer or None, got {value!r}")
         for key, value in (("width", width), ("noise_dim", noise_dim), ("embed_dim", embed_dim)):
@@ -79,6 +80,7 @@ class _SyntheticReplacement(Sanitizer):
         self.noise_dim = noise_dim
         self.embed_dim = embed_dim
         self.lr = lr
+        self.batch_size = batch_size
 
     # --- fit ---------------------------------------------------------------------------------
 
@@ -161,7 +163,8 @@ class _SyntheticReplacement(Sanitizer):
                                adam([self.fake_discriminator], self.lr), fake_discriminator_loss)]
         epochs = self.epochs or ctx.profile.fit_epochs
         self.history_ = train_adversarial(players, {"x": train.images, "s": train.labels[task.sensitive]},
-                                          ctx, epochs=epochs, batch_size=ctx.profile.batch_size,
+                                          ctx, epochs=epochs,
+                                          batch_size=self.batch_size or ctx.profile.batch_size,
                                           desc=f"{self.name} fit")
         for module in self._modules():
             module.cpu()
