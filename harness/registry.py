@@ -14,7 +14,7 @@ import os
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pluggy
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .api import CellTimeout, Context, PluginContractError, Profile
-from .data import ImageSet, copy_image_set
 from .guards import (error_text, fit_sanitizer, make_plugin, output_images, plugin_stage,
                      time_limit)
 from .registry import RegistryRecipe

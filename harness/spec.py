@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 

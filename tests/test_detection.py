@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-from ppbench import (AUX, Attack, DetectionResult, DetectorView, PluginContractError, Task,
+from ppbench import (AUX, Attack, DetectionResult, DetectorView, PluginContractError,
                      hookimpl)
 from ppbench.boards.build import build_leaderboards
 from ppbench.boards.board import DETECTION

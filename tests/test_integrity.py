@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from ppbench import Attack, AttackResult, Sanitizer, hookimpl
-from ppbench.registry import RegistryRecipe, build_registry
+from ppbench.registry import build_registry
 from ppbench.runner import RunOptions, plan, run
 from ppbench.spec import load_spec
 from ppbench.store import ResultStore

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ppbench import Attack, AttackResult, DatasetSpec, DatasetSplits, Task, hookimpl
+from ppbench import Attack, AttackResult, DatasetSpec, Task, hookimpl
 from ppbench.api import PluginContractError
 from ppbench.kinds import requirement_alternatives, requirement_labels, resolve_requirements
 from ppbench.registry import build_registry, describe

@@ -3,7 +3,6 @@ from attacks, derive seeds deterministically."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess

@@ -174,8 +174,6 @@ class FixedUtility(UtilityMetric):
         return [v for v in head + values if math.isfinite(v.value)]
 
     def _synthetic_score(self, view: MetricView, ctx: Context) -> list[MetricValue]:
-        import numpy as np
-
         raw = view.raw_test.images.double().cpu()
         sanitized = view.sanitized_test.images.double().cpu()
         difference = (raw - sanitized).reshape(len(raw), -1)
