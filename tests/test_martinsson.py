@@ -71,7 +71,7 @@ def test_likelihood_needs_a_binary_secret():
 
 
 @pytest.mark.parametrize("bad", [{"loss": "hinge"}, {"eps": -1.0}, {"epochs": 0}, {"width": 0},
-                                 {"lr": 0.0}])
+                                 {"lr": 0.0}, {"discriminator_steps": 0}])
 def test_bad_parameters_are_refused_by_name(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         FilterGenerator(**bad)

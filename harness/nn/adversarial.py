@@ -43,7 +43,8 @@ def train_adversarial(players: Sequence[Player], data: Mapping[str, torch.Tensor
                       epochs: int, batch_size: int, desc: str = "adversarial fit",
                       ) -> list[dict[str, float]]:
     """Alternating gradient steps: on every mini-batch each player, in the order given, takes one
-    step on its loss. Returns each epoch's mean loss per player.
+    step on its loss (a player listed k times takes k steps). Returns each epoch's mean loss per
+    player and step.
 
     ``data``: tensors with one row per item (moved to ``ctx.device`` once). Gradients a loss leaves
     on another player's parameters are cleared before that player's own step, so no player is
@@ -55,7 +56,9 @@ def train_adversarial(players: Sequence[Player], data: Mapping[str, torch.Tensor
     if len(sizes) != 1:
         raise ValueError(f"train_adversarial: data tensors differ in length: {sorted(sizes)}")
     resident = {name: values.to(ctx.device) for name, values in data.items()}
-    every_module = [module for player in players for module in player.modules]
+    # A player may appear several times (e.g. k discriminator steps per generator step).
+    every_module = list({id(m): m for player in players for m in player.modules}.values())
+    steps = {name: sum(p.name == name for p in players) for name in {p.name for p in players}}
     for module in every_module:
         module.to(ctx.device).train()
     history: list[dict[str, float]] = []
@@ -64,7 +67,7 @@ def train_adversarial(players: Sequence[Player], data: Mapping[str, torch.Tensor
     current = 0
     for epoch, index in iterate_minibatches(sizes.pop(), batch_size, ctx, epochs, desc):
         if epoch != current:
-            history.append({name: total / max(1, count) for name, total in totals.items()})
+            history.append({name: total / max(1, count * steps[name]) for name, total in totals.items()})
             totals, count, current = {player.name: 0.0 for player in players}, 0, epoch
         index = index.to(ctx.device)
         batch = {name: values[index] for name, values in resident.items()}
@@ -79,7 +82,7 @@ def train_adversarial(players: Sequence[Player], data: Mapping[str, torch.Tensor
             totals[player.name] += float(loss.detach())
         count += 1
     if count:
-        history.append({name: total / count for name, total in totals.items()})
+        history.append({name: total / (count * steps[name]) for name, total in totals.items()})
     for module in every_module:
         module.eval()
     return history

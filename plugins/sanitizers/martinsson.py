@@ -16,7 +16,8 @@ K+1 outputs (real → s, generated → the extra "fake" class). Losses, as in th
 - d: the mean squared error per pixel on images, the mean elementwise L1 distance on vectors (the
   authors' code uses ``F.l1_loss`` on the 2-D toy problem).
 
-Choices the paper leaves open, stated here: the generator takes the *detached* f(x), so each
+Each batch, the discriminators take ``discriminator_steps`` steps first, then the filter and the
+generator one each. Choices the paper leaves open, stated here: the generator takes the *detached* f(x), so each
 network moves only by its own objective; on vector data both networks are residual (x + MLP(...)),
 so that training starts inside any distortion budget; the noise and label embeddings are smaller
 than the paper's 1024 and 128 (``noise_dim``, ``embed_dim``), which 16×16 images and 2-D points do
@@ -55,7 +56,7 @@ class _SyntheticReplacement(Sanitizer):
     def __init__(self, loss: str = "entropy", eps: float = 0.01, lam: float = 1e5,
                  epochs: int | None = None, width: int = 16, depth: int | None = None,
                  discriminator_width: int | None = None, noise_dim: int = 32, embed_dim: int = 16,
-                 lr: float = 5e-4, batch_size: int | None = None) -> None:
+                 lr: float = 5e-4, batch_size: int | None = None, discriminator_steps: int = 1) -> None:
         if loss not in LOSSES:
             raise ValueError(f"{self.name}: loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         for key, value in (("eps", eps), ("lam", lam), ("lr", lr)):
@@ -64,7 +65,7 @@ class _SyntheticReplacement(Sanitizer):
         if lr <= 0:
             raise ValueError(f"{self.name}: lr must be positive, got {lr!r}")
         for key, value in (("epochs", epochs), ("depth", depth), ("discriminator_width", discriminator_width),
-                           ("batch_size", batch_size)):
+                           ("batch_size", batch_size), ("discriminator_steps", discriminator_steps)):
             if value is not None and (not isinstance(value, Integral) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{self.name}: {key} must be a positive integer or None, got {value!r}")
         for key, value in (("width", width), ("noise_dim", noise_dim), ("embed_dim", embed_dim)):
@@ -81,6 +82,7 @@ class _SyntheticReplacement(Sanitizer):
         self.embed_dim = embed_dim
         self.lr = lr
         self.batch_size = batch_size
+        self.discriminator_steps = discriminator_steps
 
     # --- fit ---------------------------------------------------------------------------------
 
@@ -135,9 +137,10 @@ class _SyntheticReplacement(Sanitizer):
                     out = filtered(batch)
                 return F.cross_entropy(self.filter_discriminator(out), batch["s"])
 
-            players += [Player("filter", [self.filter_net], adam([self.filter_net], self.lr), filter_loss),
-                        Player("secret discriminator", [self.filter_discriminator],
-                               adam([self.filter_discriminator], self.lr), filter_discriminator_loss)]
+            secret = Player("secret discriminator", [self.filter_discriminator],
+                            adam([self.filter_discriminator], self.lr), filter_discriminator_loss)
+            players += [secret] * self.discriminator_steps + [
+                Player("filter", [self.filter_net], adam([self.filter_net], self.lr), filter_loss)]
         if self.uses_generator:
             def generated(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
                 x = batch["x"]
@@ -157,10 +160,11 @@ class _SyntheticReplacement(Sanitizer):
                 return (F.cross_entropy(self.fake_discriminator(batch["x"]), batch["s"])
                         + F.cross_entropy(self.fake_discriminator(out), fake))
 
-            players += [Player("generator", [self.generator_net], adam([self.generator_net], self.lr),
-                               generator_loss),
-                        Player("real/fake discriminator", [self.fake_discriminator],
-                               adam([self.fake_discriminator], self.lr), fake_discriminator_loss)]
+            real_fake = Player("real/fake discriminator", [self.fake_discriminator],
+                               adam([self.fake_discriminator], self.lr), fake_discriminator_loss)
+            players += [real_fake] * self.discriminator_steps + [
+                Player("generator", [self.generator_net], adam([self.generator_net], self.lr),
+                       generator_loss)]
         epochs = self.epochs or ctx.profile.fit_epochs
         self.history_ = train_adversarial(players, {"x": train.images, "s": train.labels[task.sensitive]},
                                           ctx, epochs=epochs,
