@@ -78,10 +78,10 @@ def score_detection(result: Any, truth: "WithheldTruth", source: str,
     if not isinstance(scores, torch.Tensor):
         raise PluginContractError(f"{source}: DetectionResult.scores must be a tensor, got "
                                   f"{type(scores).__name__}")
-    scores = scores.detach().cpu().double().reshape(-1) if scores.dim() <= 1 else scores
     if scores.dim() != 1 or len(scores) != len(membership):
         raise PluginContractError(f"{source}: expected {len(membership)} scores (one per candidate), "
-                                  f"got shape {tuple(result.scores.shape)}")
+                                  f"got shape {tuple(scores.shape)}")
+    scores = scores.detach().cpu().double()
     if not torch.isfinite(scores).all():
         raise PluginContractError(f"{source}: the detection scores contain NaN or inf")
     truth_array = membership.numpy().astype(np.int64)

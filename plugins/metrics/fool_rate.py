@@ -17,19 +17,6 @@ from __future__ import annotations
 from ppbench import Context, MetricValue, MetricView, Task, UtilityMetric, hookimpl
 
 
-def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    import math
-
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
 class FoolRate(UtilityMetric):
     """Share of sanitized test items on which a raw-trained classifier of the sensitive attribute
     predicts the replacement value the sanitizer drew (Martinsson et al., Table 1)."""
@@ -42,6 +29,7 @@ class FoolRate(UtilityMetric):
 
     def run(self, view: MetricView, task: Task, ctx: Context) -> list[MetricValue]:
         from ppbench.nn import predict_logits, reference_classifier
+        from ppbench.scoring import wilson_interval
 
         drawn = view.records["test"]["replacement"].long().cpu()
         k = view.raw_train.num_classes(task.sensitive)
@@ -51,7 +39,7 @@ class FoolRate(UtilityMetric):
         model = reference_classifier(view.raw_train, task.sensitive, ctx)
         predicted = predict_logits(model, view.sanitized_test.images, ctx).argmax(dim=1).cpu()
         fooled = int((predicted == drawn).sum())
-        low, high = wilson(fooled, len(drawn))
+        low, high = wilson_interval(fooled, len(drawn))
         raw_predicted = predict_logits(model, view.raw_test.images, ctx).argmax(dim=1).cpu()
         return [
             MetricValue("fool_rate", fooled / max(1, len(drawn)), better="higher",

@@ -142,9 +142,21 @@ class _SyntheticReplacement(Sanitizer):
             players += [secret] * self.discriminator_steps + [
                 Player("filter", [self.filter_net], adam([self.filter_net], self.lr), filter_loss)]
         if self.uses_generator:
+            # The filter has taken its step for the batch when the generator's players run, so its
+            # output is computed once per batch for both (holding x keeps the identity check sound).
+            latest: list[Any] = [None, None]
+
+            def generator_source(batch: Any) -> torch.Tensor:
+                if not self.uses_filter:
+                    return batch["x"]
+                if latest[0] is not batch["x"]:
+                    with torch.no_grad():
+                        latest[:] = [batch["x"], filtered(batch)]
+                return latest[1]
+
             def generated(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
                 x = batch["x"]
-                source = filtered(batch).detach() if self.uses_filter else x
+                source = generator_source(batch)
                 drawn = torch.randint(0, k, (len(x),), device=ctx.device)
                 return self.generator_net(source, noise(len(x)), drawn), drawn
 
