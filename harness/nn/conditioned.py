@@ -2,8 +2,14 @@
 
 :class:`ConditionedNet` is Martinsson et al.'s f(x, z) and g(x, z, s'): for images a
 :class:`~ppbench.nn.UNet` whose bottleneck receives the noise, projected to one channel, and (for a
-generator) the label's embedding, projected to another; for vectors a residual MLP over the
+generator) the label's embedding, projected to another; for vectors an MLP over the
 concatenated input, noise and embedding.
+
+Vector outputs are the MLP's own, not ``x + MLP(...)``: measured on gaussians2d (2-D, eps 2, three
+seeds, a fresh gradient-boosted adversary), a residual generator passed its input through and
+kept the secret (adversary balanced accuracy .53-.59 with filter + generator, .57-.63 with the
+filter alone), while plain MLPs reached .49-.51 and .51-.53. The distortion penalty pulls a plain
+network inside its budget within the first few hundred steps.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ class ConditionedNet(nn.Module):
     """``forward(x, z, label=None)``: ``x`` N×C×H×W images or N×D vectors, ``z`` N×``noise_dim``
     noise, ``label`` N class indices when ``num_labels`` > 0 (a generator), else ``None``.
 
-    Vector outputs are ``x + MLP(...)``, so a fresh network starts near the identity and inside
-    any distortion budget; image outputs are the UNet's sigmoid, in (0, 1)."""
+    Vector outputs are an MLP's (the paper's networks for its 2-D problem); image outputs are the
+    UNet's sigmoid, in (0, 1)."""
 
     def __init__(self, shape: Sequence[int], num_labels: int = 0, width: int = 16, depth: int = 3,
                  noise_dim: int = 32, embed_dim: int = 16) -> None:
@@ -52,7 +58,7 @@ class ConditionedNet(nn.Module):
                 maps.append(self.label_map(self.embed(label)).view(-1, 1, *self.grid))
             return self.body(x, torch.cat(maps, dim=1))
         parts = [x, z] + ([self.embed(label)] if self.embed is not None else [])
-        return x + self.body(torch.cat(parts, dim=1))
+        return self.body(torch.cat(parts, dim=1))
 
 
 def unet_depth(shape: Sequence[int], smallest: int = 4, most: int = 4) -> int:
