@@ -8,6 +8,8 @@
 - ``provenance.json``: per leaderboard, the versions, commits, devices, seeds and dates of its rows;
 - ``tradeoff-<dataset>-<task>.png``: worst-case normalized advantage against the ranking utility,
   one labelled point per sanitizer configuration, the Pareto front as a step line;
+- ``curves-<dataset>-<task>.png``: where a sanitizer's parameter is swept, one curve per family
+  of configurations (:mod:`ppbench.sweep_curves`);
 - ``index.html``: a static page with the tables and the plots.
 
 Nothing is stamped with the time of publishing: re-publishing the same rows gives the same text
@@ -27,6 +29,7 @@ import pandas as pd
 
 from .boards.board import Leaderboard
 from .boards.render import render_csv, render_html, render_json, render_markdown
+from .sweep_curves import CURVES_PREFIX, curves_path_name, plot_sweep_curves
 
 PLOT_PREFIX = "tradeoff-"
 
@@ -59,16 +62,21 @@ def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path,
         path.write_text(text, encoding="utf-8")
         written.append(path)
 
-    images: dict[str, str] = {}
+    images: dict[str, list[tuple[str, str]]] = {}
     if plots:
         for board in boards:
-            path = plot_tradeoff(board, out_dir / plot_path_name(board))
-            if path is not None:
-                images[board.slug] = path.name
-                written.append(path)
-    for stale in out_dir.glob(f"{PLOT_PREFIX}*.png"):
-        if stale.name not in images.values():
-            stale.unlink()
+            for plot, name, caption in (
+                    (plot_tradeoff, plot_path_name(board), "privacy–utility trade-off"),
+                    (plot_sweep_curves, curves_path_name(board), "trade-off by swept parameter")):
+                path = plot(board, out_dir / name)
+                if path is not None:
+                    images.setdefault(board.slug, []).append((path.name, f"{caption}, {board.title}"))
+                    written.append(path)
+    current = {name for shown in images.values() for name, _ in shown}
+    for prefix in (PLOT_PREFIX, CURVES_PREFIX):
+        for stale in out_dir.glob(f"{prefix}*.png"):
+            if stale.name not in current:
+                stale.unlink()
 
     write("benchmark.toml", spec_toml_text)
     write("leaderboard.md", render_markdown(boards, title=title, description=description,

@@ -25,9 +25,9 @@ def _alignment(headers: Sequence[str]) -> list[str]:
 
 
 def render_markdown(boards: Sequence[Leaderboard], *, title: str | None = None,
-                    description: str = "", images: Mapping[str, str] | None = None) -> str:
+                    description: str = "", images: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> str:
     """Pipe tables under a heading per board, with footnotes, notes and provenance. ``images``
-    maps a board's slug to an image path relative to the document (the trade-off plot)."""
+    maps a board's slug to its plots: (path relative to the document, caption) pairs."""
     parts = [f"# {title}\n"] if title else []
     if description:
         parts.append(description.strip() + "\n")
@@ -40,8 +40,8 @@ def render_markdown(boards: Sequence[Leaderboard], *, title: str | None = None,
                          colalign=_alignment(list(shown.columns)), disable_numparse=True)
         section = [f"## {board.title}", "", table, ""]
         section += [f"- {line}" for line in board.footnotes] + [""]
-        if images and board.slug in images:
-            section += [f"![privacy–utility trade-off, {board.title}]({images[board.slug]})", ""]
+        for path, caption in (images or {}).get(board.slug, ()):
+            section += [f"![{caption}]({path})", ""]
         if board.notes:
             section += ["**Notes**", ""] + [f"- {line}" for line in board.notes] + [""]
         section += ["**Provenance**", ""] + [f"- {line}" for line in provenance_lines(board.provenance)]
@@ -110,9 +110,10 @@ img { max-width: 100%; border: 1px solid #ddd; }
 
 
 def render_html(boards: Sequence[Leaderboard], *, title: str = "ppbench leaderboard",
-                description: str = "", images: Mapping[str, str] | None = None,
+                description: str = "", images: Mapping[str, Sequence[tuple[str, str]]] | None = None,
                 links: Sequence[tuple[str, str]] = ()) -> str:
-    """A standalone page. ``images`` maps a board's slug to an image path relative to the page;
+    """A standalone page. ``images`` maps a board's slug to its plots: (path relative to the
+    page, caption) pairs;
     ``links`` are (href, text) pairs listed under the title (e.g. the CSV and JSON files)."""
     esc = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -132,9 +133,8 @@ def render_html(boards: Sequence[Leaderboard], *, title: str = "ppbench leaderbo
         parts += [f'<section id="{esc(board.slug)}">', f"<h2>{esc(board.title)}</h2>", table]
         parts.append('<ul class="footnotes">' + "".join(f"<li>{esc(n)}</li>" for n in board.footnotes)
                      + "</ul>")
-        if images and board.slug in images:
-            alt = f"privacy–utility trade-off, {board.title}"
-            parts.append(f'<p><img src="{esc(images[board.slug])}" alt="{esc(alt)}"></p>')
+        for path, caption in (images or {}).get(board.slug, ()):
+            parts.append(f'<p><img src="{esc(path)}" alt="{esc(caption)}"></p>')
         if board.notes:
             parts.append('<h3>Notes</h3><ul class="notes">'
                          + "".join(f"<li>{esc(n)}</li>" for n in board.notes) + "</ul>")
