@@ -309,7 +309,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
                         f"run `ppbench run {spec_path} --store {args.store}` first")
     out = Path(args.out) if args.out else Path("leaderboards") / spec.name
     boards = boards_from_store(store, [c.key for c in cells], spec.standard_check)
-    for path in publish(boards, spec_path.read_text(), out):
+    examples: dict = {}
+    if spec.examples_where is not None:
+        from .cache_admin import resolve_cache_dir
+        from .examples import draw_examples
+
+        if store_seal(store):
+            print("ppbench: note: no example figures for a sealed run (its data needs the salt)",
+                  file=sys.stderr)
+        else:
+            examples, notes = draw_examples(spec, resolve_cache_dir(args.cache), out)
+            for note in notes:
+                print(f"ppbench: note: examples: {note}", file=sys.stderr)
+    for path in publish(boards, spec_path.read_text(), out, examples=examples):
         print(path)
     return 0
 
@@ -398,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     publisher = sub.add_parser("publish", help="write leaderboards/<benchmark>/: spec, tables, plots, HTML")
     publisher.add_argument("spec", nargs="?", help="benchmark spec; default: the default benchmark")
     publisher.add_argument("--out", help="folder (default: leaderboards/<benchmark name>)")
+    publisher.add_argument("--cache", help="where the run left its fits, for the spec's [examples] figures "
+                                           "(default: $PPBENCH_CACHE, else the per-user cache folder)")
     publisher.set_defaults(func=cmd_publish)
 
     revealer = sub.add_parser("reveal", help="publish the salt of the store's sealed run, so "

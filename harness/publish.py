@@ -10,6 +10,8 @@
   one labelled point per sanitizer configuration, the Pareto front as a step line;
 - ``curves-<dataset>-<task>.png``: where a sanitizer's parameter is swept, one curve per family
   of configurations (:mod:`ppbench.sweep_curves`);
+- ``points-*.png`` / ``strip-*.png``: example outputs, when the spec has an ``[examples]``
+  table (:mod:`ppbench.examples`);
 - ``index.html``: a static page with the tables and the plots.
 
 Nothing is stamped with the time of publishing: re-publishing the same rows gives the same text
@@ -29,6 +31,7 @@ import pandas as pd
 
 from .boards.board import Leaderboard
 from .boards.render import render_csv, render_html, render_json, render_markdown
+from .examples import EXAMPLE_PREFIXES
 from .sweep_curves import CURVES_PREFIX, curves_path_name, plot_sweep_curves
 
 PLOT_PREFIX = "tradeoff-"
@@ -48,9 +51,10 @@ def _spec_header(spec_toml_text: str, fallback_name: str) -> tuple[str, str]:
 
 
 def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path, *,
-            plots: bool = True) -> list[Path]:
+            plots: bool = True, examples: dict[str, list[tuple[str, str]]] | None = None) -> list[Path]:
     """Write the leaderboard folder for ``boards`` (built from the benchmark's cells) and the spec
-    they were run from; returns the paths written."""
+    they were run from; returns the paths written. ``examples``: figures already written into
+    ``out_dir`` (:func:`ppbench.examples.draw_examples`), shown under their board."""
     out_dir = Path(out_dir)
     name, description = _spec_header(spec_toml_text, out_dir.name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,8 +76,11 @@ def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path,
                 if path is not None:
                     images.setdefault(board.slug, []).append((path.name, f"{caption}, {board.title}"))
                     written.append(path)
+    for slug, figures in (examples or {}).items():
+        images.setdefault(slug, []).extend(figures)
+        written.extend(out_dir / name for name, _ in figures)
     current = {name for shown in images.values() for name, _ in shown}
-    for prefix in (PLOT_PREFIX, CURVES_PREFIX):
+    for prefix in (PLOT_PREFIX, CURVES_PREFIX, *EXAMPLE_PREFIXES):
         for stale in out_dir.glob(f"{prefix}*.png"):
             if stale.name not in current:
                 stale.unlink()

@@ -23,6 +23,10 @@ A spec file::
     [[metrics]]
     name = "fixed-utility"
 
+    [examples]                  # optional: example outputs drawn by `ppbench publish`
+    where = { sigma = 3.0 }     # the configurations to show (all when omitted)
+    items = 8                   # test items per strip (images) or points per panel (vectors)
+
 A list value sweeps a parameter (several lists: their product). A parameter whose value is itself
 a list is written as a list of lists.
 """
@@ -96,6 +100,10 @@ class BenchmarkSpec:
     # The attack that the papers' usual privacy check corresponds to; the leaderboard flags rows
     # that pass it while another attack finds a leak. None: no flag.
     standard_check: str | None = None
+    # The [examples] table: None when absent; else the configurations' parameter filter and the
+    # number of test items ``ppbench publish`` draws (ppbench.examples).
+    examples_where: tuple[tuple[str, Any], ...] | None = None
+    examples_items: int | None = None
 
     @property
     def run_seeds(self) -> list[int]:
@@ -122,6 +130,11 @@ class BenchmarkSpec:
             for config in configs:
                 lines += ["", f"[[{table}]]", f"name = {_toml(config.name)}"]
                 lines += [f"{k} = {_toml([v] if isinstance(v, list) else v)}" for k, v in config.params]
+        if self.examples_where is not None:
+            lines += ["", "[examples]", "where = { " + ", ".join(
+                f"{k} = {_toml(v)}" for k, v in self.examples_where) + " }"]
+            if self.examples_items is not None:
+                lines.append(f"items = {self.examples_items}")
         return "\n".join(lines) + "\n"
 
 
@@ -178,7 +191,7 @@ def load_spec(path: str | Path) -> BenchmarkSpec:
 
 
 def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
-    known = {"benchmark", "dataset", "sanitizers", "attacks", "metrics"}
+    known = {"benchmark", "dataset", "sanitizers", "attacks", "metrics", "examples"}
     unknown = set(data) - known
     if unknown:
         raise SpecError(f"{source}: unknown tables {sorted(unknown)}; expected {sorted(known)}")
@@ -204,6 +217,7 @@ def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
                                  "standard_check"}
     if unknown_keys:
         raise SpecError(f"{source}: [benchmark] has unknown fields {sorted(unknown_keys)}")
+    where, items = _examples_table(data, source)
     return BenchmarkSpec(
         name=str(bench.get("name", Path(source).parent.name or "benchmark")),
         description=str(bench.get("description", "")),
@@ -218,7 +232,25 @@ def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
         profile=profile,
         source=source,
         standard_check=standard_check,
+        examples_where=where,
+        examples_items=items,
     )
+
+
+def _examples_table(data: dict[str, Any], source: str) -> tuple[tuple[tuple[str, Any], ...] | None, int | None]:
+    if "examples" not in data:
+        return None, None
+    table = data["examples"]
+    if not isinstance(table, dict) or set(table) - {"where", "items"}:
+        raise SpecError(f"{source}: [examples] takes 'where' (an inline table of parameter values) "
+                        "and 'items' (a positive integer)")
+    where = table.get("where", {})
+    if not isinstance(where, dict) or any(isinstance(v, (dict, list)) for v in where.values()):
+        raise SpecError(f"{source}: [examples] where must map parameter names to single values, got {where!r}")
+    items = table.get("items")
+    if items is not None and (not isinstance(items, int) or isinstance(items, bool) or items < 1):
+        raise SpecError(f"{source}: [examples] items must be a positive integer, got {items!r}")
+    return tuple(sorted(where.items())), items
 
 
 def _split_top_level(text: str) -> list[str]:
