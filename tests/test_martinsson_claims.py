@@ -2,8 +2,11 @@
 
 1. At every budget, filter + generator's adversary is no further from chance than the filter
    alone's (GAP); at the largest budget it is within 0.08 of 0.5.
-2. The realised mean distortion stays within 15% of eps: never above 1.15·eps, and where the budget
-   binds (the adversary still well above chance) not below 0.85·eps.
+2. The realised mean distortion stays within 15% of eps: never above 1.15·eps on any seed, and not
+   below 0.85·eps where every method needs the whole budget. Hiding the class costs about 1.0 in
+   mean L1 (moving every point onto the boundary between the Gaussians), so below eps = 1 the
+   budget binds; above it a method may stop short (the filter with likelihood at eps 1.5 uses
+   1.2: flipping the clusters does not need more).
 3. Entropy is no worse than likelihood for the filter, the comparison of the paper's Fig. 4
    (baseline with likelihood against the "improved baseline" with entropy), judged by the
    distance of the adversary's balanced accuracy from chance (so below chance counts as leakage).
@@ -12,6 +15,10 @@
 The default suite checks the budgets where the methods part (eps 1 and 2) on the published
 board's first seed; ``-m slow`` runs the published sweep itself (five budgets, both losses, three
 seeds: about 5 minutes with two workers) and checks every claim on the seed means.
+
+"The adversary" is the larger distance from chance of the two attacks run, the retrained
+classifier (the paper's) and the linear probe: on the published sweep's gap-filter at eps 2, the
+classifier stopped at a constant guess on one seed where the probe still read the class (0.65).
 
 A tie is judged with a tolerance of 0.02 in balanced accuracy: the binomial standard error of one
 seed's accuracy on the 2,560 test points is at most 0.01, and the methods tie exactly where both
@@ -43,19 +50,23 @@ def reduced_spec(seed: int = 0) -> BenchmarkSpec:
         "dataset": {"name": "gaussians2d", "n_train": 20000, "n_attack": 4000},
         "sanitizers": [{"name": "gap-filter", "loss": ["entropy", "likelihood"], "eps": [1.0, 2.0], **SETTINGS},
                        {"name": "filter-generator", "loss": "entropy", "eps": [1.0, 2.0], **SETTINGS}],
-        "attacks": [{"name": "adversarial-classifier"}],
+        "attacks": [{"name": "adversarial-classifier"}, {"name": "linear-probe"}],
         "metrics": [{"name": "fixed-utility"}],
     }, "gaussians2d-claims.toml")
 
 
 def figures(store: Path) -> pd.DataFrame:
-    """One row per sanitizer configuration: the adversary's balanced accuracy and the realised
-    mean L1 distortion per coordinate, both averaged over seeds."""
+    """One row per sanitizer configuration: the adversary's distance from chance (balanced
+    accuracy, averaged over seeds) and the realised mean L1 distortion per coordinate."""
     frame = ResultStore(store).frame()
     assert (frame["status"] == "ok").all(), frame.loc[frame["status"] != "ok", "error"].unique()
     frame = frame[frame["sanitizer"] != "identity"]
     params = frame.drop_duplicates("sanitizer_label").set_index("sanitizer_label")["sanitizer_params"]
-    bacc = frame[frame["metric"] == "balanced_accuracy"].groupby("sanitizer_label")["value"].mean()
+    # The adversary's distance from chance is the larger over the attacks run (the retrained
+    # classifier, and the linear probe where the spec has it): on a seed where the classifier stops
+    # at a constant guess, the probe may still read the class.
+    bacc = frame[frame["metric"] == "balanced_accuracy"].groupby(["sanitizer_label", "plugin"])["value"].mean()
+    distance = (bacc - 0.5).abs().groupby(level="sanitizer_label").max()
     # fixed-utility's synthetic score is 1 - mean|x - h(x)| / 2 (epsilon_max = 2).
     utility = frame[(frame["plugin"] == "fixed-utility") & (frame["metric"] == "utility")]
     worst_distortion = (2 * (1 - utility["value"])).groupby(utility["sanitizer_label"]).max()
@@ -64,13 +75,13 @@ def figures(store: Path) -> pd.DataFrame:
     for label, text in params.items():
         p = json.loads(text)
         rows.append({"label": label, "method": label.split("(")[0], "loss": p["loss"],
-                     "eps": float(p["eps"]), "bacc": bacc[label],
+                     "eps": float(p["eps"]), "distance": distance[label],
                      "distortion": mean_distortion[label], "worst_distortion": worst_distortion[label]})
     return pd.DataFrame(rows).set_index(["method", "loss", "eps"]).sort_index()
 
 
 def check_claims(table: pd.DataFrame) -> None:
-    gap = abs(table["bacc"] - 0.5)
+    gap = table["distance"]
     eps_values = sorted(table.index.get_level_values("eps").unique())
     # Claim 1 (entropy, the paper's choice for both methods).
     for eps in eps_values:
@@ -81,7 +92,7 @@ def check_claims(table: pd.DataFrame) -> None:
     # Claim 2.
     for (method, loss, eps), row in table.iterrows():
         assert row["worst_distortion"] <= 1.15 * eps, (method, loss, eps, row["worst_distortion"])
-        if row["bacc"] > 0.6:
+        if eps < 1.0:
             assert row["distortion"] >= 0.85 * eps, (method, loss, eps, row["distortion"])
     # Claim 3.
     for eps in eps_values:
@@ -102,7 +113,7 @@ def test_the_claims_hold_where_the_methods_part(reduced_run):
     assert len(table) == 6
     check_claims(table)
     # And the sweep does part them: at eps 1 the generator hides the class better than the filter.
-    gap = abs(table["bacc"] - 0.5)
+    gap = table["distance"]
     assert gap[("filter-generator", "entropy", 1.0)] < gap[("gap-filter", "entropy", 1.0)] - 0.05
 
 
