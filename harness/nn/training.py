@@ -441,7 +441,8 @@ def train_classifier(
 
 
 def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, ctx: Context, *,
-                          batch_size: int | None = None, max_items: int = 4096) -> nn.Module:
+                          batch_size: int | None = None, max_items: int = 4096,
+                          forward: Callable[[torch.Tensor], Any] | None = None) -> nn.Module:
     """Recompute BatchNorm running statistics with the final weights ("precise BN").
 
     BatchNorm's running averages (momentum 0.1) trail the weights: after a short training run
@@ -451,6 +452,9 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, ctx: Context, 
     training items, averaging the batch statistics with equal weights, fixes that for about a
     third of an epoch's cost (a forward pass without gradients). Models without BatchNorm are
     returned untouched.
+
+    ``forward``: how a batch of images goes through ``model`` when not as ``model(images)``, e.g.
+    a filter and a generator in turn, with their noise (every BatchNorm in ``model`` is reset).
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or len(images) < 2:
@@ -470,7 +474,7 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, ctx: Context, 
             order = order[:max_items]
             for start, stop in ctx.progress(batch_slices(len(order), batch_size), desc="batchnorm",
                                             unit="batch"):
-                model(to_device(images[order[start:stop]], ctx))
+                (forward or model)(to_device(images[order[start:stop]], ctx))
     finally:
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum

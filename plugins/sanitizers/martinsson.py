@@ -17,7 +17,9 @@ K+1 outputs (real → s, generated → the extra "fake" class). Losses, as in th
   authors' code uses ``F.l1_loss`` on the 2-D toy problem).
 
 Each batch, the discriminators take ``discriminator_steps`` steps first, then the filter and the
-generator one each. Choices the paper leaves open, stated here: the generator takes the *detached* f(x), so each
+generator one each. After the last epoch, the BatchNorm statistics of the filter and the generator
+are recomputed with their final weights ("precise BN"), so that the eval-mode networks keep the
+distortion budget that the train-mode ones were held to. Choices the paper leaves open, stated here: the generator takes the *detached* f(x), so each
 network moves only by its own objective; on vector data both networks are plain MLPs, as in the
 paper (a residual x + MLP(...) generator passes its input through and keeps the secret:
 ``ppbench.nn.conditioned``); the noise and label embeddings are smaller
@@ -91,7 +93,7 @@ class _SyntheticReplacement(Sanitizer):
         import torch
         import torch.nn.functional as F
 
-        from ppbench.nn import build_classifier
+        from ppbench.nn import build_classifier, recalibrate_batchnorm
         from ppbench.nn.adversarial import Player, adam, budget_penalty, entropy, train_adversarial
         from ppbench.nn.conditioned import ConditionedNet, unet_depth
 
@@ -183,8 +185,21 @@ class _SyntheticReplacement(Sanitizer):
                                           ctx, epochs=epochs,
                                           batch_size=self.batch_size or ctx.profile.batch_size,
                                           desc=f"{self.name} fit")
+        # "Precise BN" for the networks that transform: their running statistics trail an
+        # adversarial game whose inputs keep moving. Measured on synthfaces (smiling, eps 0.05,
+        # 10 epochs): the generator's eval-mode output was 0.074 from the input (MSE) against
+        # 0.049 in train mode, over its budget; recalibrated, 0.051.
+        renderers = torch.nn.ModuleList(m for m in (self.filter_net, self.generator_net) if m is not None)
+
+        def render(x: torch.Tensor) -> torch.Tensor:
+            out = filtered({"x": x}) if self.uses_filter else x
+            if self.uses_generator:
+                out = self.generator_net(out, noise(len(x)), torch.randint(0, k, (len(x),), device=ctx.device))
+            return out
+
+        recalibrate_batchnorm(renderers, train.images, ctx, forward=render)
         for module in self._modules():
-            module.cpu()
+            module.eval().cpu()
         return self
 
     def _modules(self) -> list[Any]:
