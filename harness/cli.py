@@ -321,7 +321,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             examples, notes = draw_examples(spec, resolve_cache_dir(args.cache), out)
             for note in notes:
                 print(f"ppbench: note: examples: {note}", file=sys.stderr)
-    for path in publish(boards, spec_path.read_text(), out, examples=examples):
+    for path in publish(boards, spec_path.read_text(), out, examples=examples, references=spec.references):
         print(path)
     return 0
 

@@ -12,6 +12,8 @@
   of configurations (:mod:`ppbench.sweep_curves`);
 - ``points-*.png`` / ``strip-*.png``: example outputs, when the spec has an ``[examples]``
   table (:mod:`ppbench.examples`);
+- with the spec's ``[[reference]]`` tables, the papers' figures beside the board's own
+  (:mod:`ppbench.boards.references`);
 - ``index.html``: a static page with the tables and the plots.
 
 Nothing is stamped with the time of publishing: re-publishing the same rows gives the same text
@@ -25,13 +27,14 @@ import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
 from .boards.board import Leaderboard
 from .boards.render import render_csv, render_html, render_json, render_markdown
 from .examples import EXAMPLE_PREFIXES
+from .spec import Reference
 from .sweep_curves import CURVES_PREFIX, curves_path_name, plot_sweep_curves
 
 PLOT_PREFIX = "tradeoff-"
@@ -51,10 +54,12 @@ def _spec_header(spec_toml_text: str, fallback_name: str) -> tuple[str, str]:
 
 
 def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path, *,
-            plots: bool = True, examples: dict[str, list[tuple[str, str]]] | None = None) -> list[Path]:
+            plots: bool = True, examples: dict[str, list[tuple[str, str]]] | None = None,
+            references: Sequence[Reference] = ()) -> list[Path]:
     """Write the leaderboard folder for ``boards`` (built from the benchmark's cells) and the spec
     they were run from; returns the paths written. ``examples``: figures already written into
-    ``out_dir`` (:func:`ppbench.examples.draw_examples`), shown under their board."""
+    ``out_dir`` (:func:`ppbench.examples.draw_examples`), shown under their board;
+    ``references``: the spec's published figures, compared with the boards' own."""
     out_dir = Path(out_dir)
     name, description = _spec_header(spec_toml_text, out_dir.name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +92,7 @@ def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path,
 
     write("benchmark.toml", spec_toml_text)
     write("leaderboard.md", render_markdown(boards, title=title, description=description,
-                                            images=images))
+                                            images=images, references=references))
     write("leaderboard.csv", render_csv(boards))
     write("leaderboard.json", render_json(boards))
     write("provenance.json", json.dumps({
@@ -99,7 +104,7 @@ def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path,
              ("leaderboard.json", "JSON"), ("provenance.json", "provenance"),
              ("benchmark.toml", "benchmark spec")]
     write("index.html", render_html(boards, title=title, description=description, images=images,
-                                    links=links))
+                                    links=links, references=references))
     return written
 
 

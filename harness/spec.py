@@ -84,6 +84,31 @@ def _short(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A published figure to show beside the board's own (a ``[[reference]]`` table;
+    :mod:`ppbench.boards.references`)."""
+
+    source: str
+    sanitizer: str  # a row label as the board shows it
+    column: str  # a column header as the board shows it
+    low: float  # the paper's value, or the low end of its range
+    high: float
+    task: str | None = None
+
+    @property
+    def paper_text(self) -> str:
+        return f"{self.low:.3f}" if self.low == self.high else f"{self.low:.3f}–{self.high:.3f}"
+
+    def to_toml(self) -> str:
+        lines = ["[[reference]]", f"source = {_toml(self.source)}", f"sanitizer = {_toml(self.sanitizer)}",
+                 f"column = {_toml(self.column)}"]
+        lines.append(f"value = {self.low!r}" if self.low == self.high else f"range = [{self.low!r}, {self.high!r}]")
+        if self.task is not None:
+            lines.append(f"task = {_toml(self.task)}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
 class BenchmarkSpec:
     name: str
     dataset: str
@@ -104,6 +129,7 @@ class BenchmarkSpec:
     # number of test items ``ppbench publish`` draws (ppbench.examples).
     examples_where: tuple[tuple[str, Any], ...] | None = None
     examples_items: int | None = None
+    references: tuple[Reference, ...] = ()
 
     @property
     def run_seeds(self) -> list[int]:
@@ -135,6 +161,8 @@ class BenchmarkSpec:
                 f"{k} = {_toml(v)}" for k, v in self.examples_where) + " }"]
             if self.examples_items is not None:
                 lines.append(f"items = {self.examples_items}")
+        for reference in self.references:
+            lines += ["", reference.to_toml()]
         return "\n".join(lines) + "\n"
 
 
@@ -191,7 +219,7 @@ def load_spec(path: str | Path) -> BenchmarkSpec:
 
 
 def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
-    known = {"benchmark", "dataset", "sanitizers", "attacks", "metrics", "examples"}
+    known = {"benchmark", "dataset", "sanitizers", "attacks", "metrics", "examples", "reference"}
     unknown = set(data) - known
     if unknown:
         raise SpecError(f"{source}: unknown tables {sorted(unknown)}; expected {sorted(known)}")
@@ -234,7 +262,39 @@ def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
         standard_check=standard_check,
         examples_where=where,
         examples_items=items,
+        references=_reference_tables(data, source),
     )
+
+
+def _reference_tables(data: dict[str, Any], source: str) -> tuple[Reference, ...]:
+    tables = data.get("reference", [])
+    if not isinstance(tables, list):
+        raise SpecError(f"{source}: reference must be an array of tables ([[reference]])")
+    references = []
+    for index, table in enumerate(tables, start=1):
+        where = f"{source}: [[reference]] #{index}"
+        if not isinstance(table, dict):
+            raise SpecError(f"{where} is not a table")
+        unknown = set(table) - {"source", "sanitizer", "column", "value", "range", "task"}
+        if unknown:
+            raise SpecError(f"{where} has unknown fields {sorted(unknown)}")
+        for key in ("source", "sanitizer", "column"):
+            if not isinstance(table.get(key), str) or not table[key]:
+                raise SpecError(f"{where} needs a string field {key!r}")
+        if ("value" in table) == ("range" in table):
+            raise SpecError(f"{where} needs exactly one of 'value' (a number) and 'range' ([low, high])")
+        bounds = [table["value"]] * 2 if "value" in table else table["range"]
+        if (not isinstance(bounds, list) or len(bounds) != 2
+                or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+                or bounds[0] > bounds[1]):
+            raise SpecError(f"{where}: value must be a number and range [low, high] with low <= high, "
+                            f"got {table.get('value', table.get('range'))!r}")
+        task = table.get("task")
+        if task is not None and not isinstance(task, str):
+            raise SpecError(f"{where}: task must be a task name, got {task!r}")
+        references.append(Reference(table["source"], table["sanitizer"], table["column"],
+                                    float(bounds[0]), float(bounds[1]), task))
+    return tuple(references)
 
 
 def _examples_table(data: dict[str, Any], source: str) -> tuple[tuple[tuple[str, Any], ...] | None, int | None]:

@@ -1,6 +1,9 @@
-"""Publish's figures beyond the trade-off plot: sweep curves and example outputs."""
+"""Publish beyond the tables and the trade-off plot: sweep curves, example outputs, and the
+papers' figures beside the board's own."""
 
 from __future__ import annotations
+
+import tomllib
 
 import pytest
 
@@ -8,7 +11,7 @@ from ppbench.boards.build import boards_from_store
 from ppbench.examples import draw_examples
 from ppbench.publish import publish
 from ppbench.runner import RunOptions, plan, run
-from ppbench.spec import SpecError, spec_from_dict
+from ppbench.spec import Reference, SpecError, spec_from_dict
 from ppbench.store import ResultStore
 from ppbench.sweep_curves import split_label, sweep_families
 
@@ -89,3 +92,43 @@ def test_an_image_strip_shows_generator_rows_per_class(tmp_path):
     examples, notes = draw_examples(benchmark, tmp_path / "cache", tmp_path / "out")
     assert notes == [] and list(examples) == ["synthfaces-smiling"]
     assert (tmp_path / "out" / "strip-synthfaces-smiling.png").stat().st_size > 1000
+
+
+def test_reference_tables_are_checked_and_round_trip():
+    base = {"benchmark": {"tasks": ["s"]}, "dataset": {"name": "gaussians2d"},
+            "sanitizers": [{"name": "identity"}]}
+    good = {"source": "Paper, Table 2", "sanitizer": "identity", "column": "x acc", "range": [0.8, 0.9]}
+    single = {k: v for k, v in good.items() if k != "range"} | {"value": 0.5, "task": "s"}
+    parsed = spec_from_dict({**base, "reference": [good, single]}, "r.toml")
+    assert parsed.references == (Reference("Paper, Table 2", "identity", "x acc", 0.8, 0.9),
+                                 Reference("Paper, Table 2", "identity", "x acc", 0.5, 0.5, "s"))
+    assert spec_from_dict(tomllib.loads(parsed.to_toml()), "again.toml").references == parsed.references
+    for bad, message in (({**good, "value": 1.0}, "exactly one of 'value'"),
+                         ({**good, "range": [0.9, 0.8]}, "low <= high"),
+                         ({k: v for k, v in good.items() if k != "column"}, "string field 'column'"),
+                         ({**good, "note": "x"}, "unknown fields")):
+        with pytest.raises(SpecError, match=rf"r.toml: \[\[reference\]\] #1.*{message}"):
+            spec_from_dict({**base, "reference": [bad]}, "r.toml")
+
+
+def test_published_boards_show_the_papers_figures_beside_ours(tmp_path):
+    benchmark = spec()
+    run(benchmark, RunOptions(store=str(tmp_path / "r.db"), cache_dir=str(tmp_path / "cache")))
+    boards = boards_from_store(ResultStore(tmp_path / "r.db"), [c.key for c in plan(benchmark)],
+                               benchmark.standard_check)
+    label = next(label for label in boards[0].ranking["sanitizer"] if "eps=2.0" in label)
+    utility = float(boards[0].figure(label, boards[0].utility_column)["mean"])
+    references = (Reference("Paper A", label, "fixed-utility", utility, utility),
+                  Reference("Paper B", label, "fixed-utility", 5.0, 6.0),
+                  Reference("Paper C", "no-such-row", "fixed-utility", 0.5, 0.5),
+                  Reference("Paper D", label, "no such column", 0.5, 0.5),
+                  Reference("Paper E", label, "fixed-utility", 0.5, 0.5, task="another task"))
+    publish(boards, benchmark.to_toml(), tmp_path / "board", references=references)
+    markdown = (tmp_path / "board" / "leaderboard.md").read_text()
+    section = markdown.split("**Compared with the papers**")[1]
+    lines = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| Paper")}
+    assert set(lines) == {"Paper A", "Paper B", "Paper C", "Paper D"}  # E is for another board
+    assert lines["Paper A"].rstrip(" |").endswith("yes") and "(1 seeds)" in lines["Paper A"]
+    assert "ours lower" in lines["Paper B"]
+    assert "no such row" in lines["Paper C"] and "no such column" in lines["Paper D"]
+    assert "Compared with the papers" in (tmp_path / "board" / "index.html").read_text()

@@ -12,7 +12,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..provenance import provenance_lines
+from ..spec import Reference
 from .board import FLAG, PARETO, SANITIZER, TIDY_COLUMNS, TIER, WORST_ATTACK, LEAKS, Leaderboard
+from .references import REFERENCE_HEADERS, REFERENCE_NOTE, reference_table_rows
 
 Format = Literal["md", "csv", "json", "html"]
 FORMATS: tuple[str, ...] = ("md", "csv", "json", "html")
@@ -25,9 +27,11 @@ def _alignment(headers: Sequence[str]) -> list[str]:
 
 
 def render_markdown(boards: Sequence[Leaderboard], *, title: str | None = None,
-                    description: str = "", images: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> str:
+                    description: str = "", images: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                    references: Sequence[Reference] = ()) -> str:
     """Pipe tables under a heading per board, with footnotes, notes and provenance. ``images``
-    maps a board's slug to its plots: (path relative to the document, caption) pairs."""
+    maps a board's slug to its plots: (path relative to the document, caption) pairs;
+    ``references``: published figures shown beside the board's (:mod:`.references`)."""
     parts = [f"# {title}\n"] if title else []
     if description:
         parts.append(description.strip() + "\n")
@@ -40,6 +44,12 @@ def render_markdown(boards: Sequence[Leaderboard], *, title: str | None = None,
                          colalign=_alignment(list(shown.columns)), disable_numparse=True)
         section = [f"## {board.title}", "", table, ""]
         section += [f"- {line}" for line in board.footnotes] + [""]
+        compared = reference_table_rows(board, references)
+        if compared:
+            body = [[cell.replace("|", "\\|") for cell in row] for row in compared]
+            section += ["**Compared with the papers**", "",
+                        tabulate(body, headers=list(REFERENCE_HEADERS), tablefmt="pipe", disable_numparse=True),
+                        "", REFERENCE_NOTE, ""]
         for path, caption in (images or {}).get(board.slug, ()):
             section += [f"![{caption}]({path})", ""]
         if board.notes:
@@ -111,7 +121,7 @@ img { max-width: 100%; border: 1px solid #ddd; }
 
 def render_html(boards: Sequence[Leaderboard], *, title: str = "ppbench leaderboard",
                 description: str = "", images: Mapping[str, Sequence[tuple[str, str]]] | None = None,
-                links: Sequence[tuple[str, str]] = ()) -> str:
+                links: Sequence[tuple[str, str]] = (), references: Sequence[Reference] = ()) -> str:
     """A standalone page. ``images`` maps a board's slug to its plots: (path relative to the
     page, caption) pairs;
     ``links`` are (href, text) pairs listed under the title (e.g. the CSV and JSON files)."""
@@ -133,6 +143,12 @@ def render_html(boards: Sequence[Leaderboard], *, title: str = "ppbench leaderbo
         parts += [f'<section id="{esc(board.slug)}">', f"<h2>{esc(board.title)}</h2>", table]
         parts.append('<ul class="footnotes">' + "".join(f"<li>{esc(n)}</li>" for n in board.footnotes)
                      + "</ul>")
+        compared = reference_table_rows(board, references)
+        if compared:
+            parts += ["<h3>Compared with the papers</h3>",
+                      str(tabulate(compared, headers=list(REFERENCE_HEADERS), tablefmt="html",
+                                   disable_numparse=True)),
+                      f"<p>{esc(REFERENCE_NOTE)}</p>"]
         for path, caption in (images or {}).get(board.slug, ()):
             parts.append(f'<p><img src="{esc(path)}" alt="{esc(caption)}"></p>')
         if board.notes:
