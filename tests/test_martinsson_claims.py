@@ -10,6 +10,10 @@
 3. Entropy is no worse than likelihood for the filter, the comparison of the paper's Fig. 4
    (baseline with likelihood against the "improved baseline" with entropy), judged by the
    distance of the adversary's balanced accuracy from chance (so below chance counts as leakage).
+4. synthfaces, smiling, eps = 0.05: the standard check's advantage is smallest for filter +
+   generator, and its fool rate is at least 0.7. (Real-fake detecting generator-only better than
+   filter + generator does not hold at the quick profile: both are detected perfectly. The test
+   says so as a strict xfail, which fails the day it starts to hold.)
 5. The same seed gives the same numbers.
 
 The default suite checks the budgets where the methods part (eps 1 and 2) on the published
@@ -139,3 +143,46 @@ def test_the_claims_hold_on_the_published_sweep(tmp_path):
     table = figures(tmp_path / "r.db")
     assert len(table) == 20
     check_claims(table)
+
+
+# --- synthfaces, smiling (claim 4, and claim 2 on images) -----------------------------------------
+
+FACES_EPS = 0.05
+
+
+@pytest.fixture(scope="module")
+def faces_run(tmp_path_factory):
+    """The synthfaces-smiling board's eps = 0.05 row for its first seed (about 2 minutes)."""
+    root = tmp_path_factory.mktemp("faces")
+    spec = spec_from_dict({
+        "benchmark": {"name": "faces-claims", "tasks": ["smiling"], "seeds": 1,
+                      "standard_check": "adversarial-classifier"},
+        "dataset": {"name": "synthfaces"},
+        "sanitizers": [{"name": name, "eps": FACES_EPS, "epochs": 10}
+                       for name in ("gap-filter", "generator-only", "filter-generator")],
+        "attacks": [{"name": "adversarial-classifier"}, {"name": "real-fake"}],
+        "metrics": [{"name": "fool-rate"}, {"name": "distortion"}],
+    }, "faces-claims.toml")
+    run(spec, RunOptions(store=str(root / "r.db"), cache_dir=str(root / "cache")),
+        executor="process", workers=2)
+    frame = ResultStore(root / "r.db").frame()
+    frame = frame[frame["status"] == "ok"]
+    return frame.pivot_table(index="sanitizer", columns=["plugin", "metric"], values="value")
+
+
+def test_on_faces_filter_generator_passes_the_standard_check_best_and_renders_the_drawn_smile(faces_run):
+    advantage = faces_run[("adversarial-classifier", "advantage")]
+    others = advantage.drop("filter-generator")
+    assert advantage["filter-generator"] < others.min() - 0.1, advantage.to_dict()
+    assert faces_run.loc["filter-generator", ("fool-rate", "fool_rate")] >= 0.7
+    # Claim 2 on images: MSE per pixel within 15% of eps (generator-only needs less: it passes the
+    # input through when the drawn smile is the true one).
+    assert (faces_run[("distortion", "mse")] <= 1.15 * FACES_EPS).all(), faces_run[("distortion", "mse")].to_dict()
+
+
+@pytest.mark.xfail(strict=True, reason="at the quick profile (16x16, 10 epochs) the detector tells every "
+                                       "sanitizer's outputs from raw faces perfectly (AUC 1.000 for both), "
+                                       "so it cannot rank generator-only above filter-generator")
+def test_on_faces_real_fake_detects_generator_only_better_than_filter_generator(faces_run):
+    auc = faces_run[("real-fake", "auc")]
+    assert auc["generator-only"] > auc["filter-generator"], auc.to_dict()
