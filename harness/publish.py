@@ -24,14 +24,11 @@ publication whose leaderboard is gone are removed, so the folder never shows a s
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import pandas as pd
-
-from .boards.board import Leaderboard
+from .boards.board import Leaderboard, is_finite
 from .boards.render import render_csv, render_html, render_json, render_markdown
 from .examples import EXAMPLE_PREFIXES
 from .spec import Reference
@@ -108,13 +105,9 @@ def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path,
     return written
 
 
-def _finite(value: Any) -> bool:
-    return value is not None and not pd.isna(value) and math.isfinite(float(value))
-
-
 def _error_bar(mean: float, low: float, high: float) -> list[list[float]] | None:
     """Asymmetric error bar distances: the interval the board itself uses."""
-    if not (_finite(low) and _finite(high)):
+    if not (is_finite(low) and is_finite(high)):
         return None
     return [[mean - low], [high - mean]]
 
@@ -125,7 +118,7 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
     if board.utility_column is None:
         return None
     ranking = board.ranking
-    known = ranking["worst_case"].map(_finite) & ranking["utility"].map(_finite)
+    known = ranking["worst_case"].map(is_finite) & ranking["utility"].map(is_finite)
     shown, left_out = ranking[known], ranking[~known]
     if shown.empty:
         return None
@@ -150,7 +143,7 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
                       marker="X" if row.flag else "o", markersize=9 if row.flag else 7,
                       color=colour, markerfacecolor="white" if row.incomplete else colour,
                       zorder=3)
-        tier = f"T{int(row.tier)} " if _finite(row.tier) else ""
+        tier = f"T{int(row.tier)} " if is_finite(row.tier) else ""
         label = f"{tier}{row.sanitizer}" + ("*" if row.incomplete else "")
         if row.flag:
             label += f" ({row.flag})"
@@ -160,7 +153,7 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
 
     # Advantage lies in [-1, 1]; a wide interval over few seeds may overshoot, the view need not.
     low, high = max(min(x_extent), -1.0), min(max(max(x_extent), 0.1), 1.0)
-    axes.axvline(board.floor.mean if _finite(board.floor.mean) else 0.0, color="C3", linewidth=0.8,
+    axes.axvline(board.floor.mean if is_finite(board.floor.mean) else 0.0, color="C3", linewidth=0.8,
                  linestyle="--", zorder=1)
     spread = high - low
     axes.set_xlim(low - 0.05 * spread, high + 0.3 * spread)  # room on the right for labels
@@ -181,7 +174,7 @@ def plot_tradeoff(board: Leaderboard, path: Path) -> Path | None:
     axes.grid(alpha=0.3)
 
     legend = []
-    if _finite(board.floor.mean):
+    if is_finite(board.floor.mean):
         legend.append(Line2D([], [], color="C3", linestyle="--", label="leakage floor"))
     if len(front):
         legend.append(Line2D([], [], color="C0", marker="o", linestyle="--", label="Pareto front"))

@@ -313,7 +313,7 @@ def _examples_table(data: dict[str, Any], source: str) -> tuple[tuple[tuple[str,
     return tuple(sorted(where.items())), items
 
 
-def _split_top_level(text: str) -> list[str]:
+def split_top_level(text: str) -> list[str]:
     """Split on commas that are not inside brackets or quotes."""
     parts, depth, quote, current = [], 0, "", []
     for ch in text:
@@ -348,7 +348,7 @@ def parse_plugin_arg(text: str) -> list[PluginConfig]:
     if not name:
         raise SpecError(f"plugin argument {text!r} has no name (expected NAME[:key=value,...])")
     params: dict[str, Any] = {}
-    for part in _split_top_level(rest):
+    for part in split_top_level(rest):
         key, eq, raw = part.partition("=")
         if not eq or not key.strip():
             raise SpecError(f"plugin argument {text!r}: {part!r} is not key=value")

@@ -15,7 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from .boards.board import ATTACK, Leaderboard
+from .boards.board import ATTACK, Leaderboard, is_finite
+from .spec import split_top_level
 
 CURVES_PREFIX = "curves-"
 _LABEL = re.compile(r"^(?P<name>[^()]+?)(?:\((?P<params>.*)\))?$")
@@ -26,23 +27,14 @@ def curves_path_name(board: Leaderboard) -> str:
 
 
 def split_label(label: str) -> tuple[str, dict[str, str]]:
-    """``"blur(sigma=2.0)"`` -> ``("blur", {"sigma": "2.0"})``; commas inside brackets (a list
-    value) do not split."""
+    """``"blur(sigma=2.0)"`` -> ``("blur", {"sigma": "2.0"})``, the inverse of
+    :attr:`ppbench.spec.PluginConfig.label`; commas inside brackets (a list value) do not split."""
     match = _LABEL.match(label.strip())
     if match is None:
         return label, {}
     params: dict[str, str] = {}
-    text, depth, start = match.group("params") or "", 0, 0
-    pieces = []
-    for index, char in enumerate(text):
-        depth += char in "[({"
-        depth -= char in "])}"
-        if char == "," and depth == 0:
-            pieces.append(text[start:index])
-            start = index + 1
-    if text:
-        pieces.append(text[start:])
-    for piece in pieces:
+    text = match.group("params") or ""
+    for piece in split_top_level(text) if text else []:
         key, _, value = piece.partition("=")
         params[key.strip()] = value.strip()
     return match.group("name").strip(), params
@@ -76,9 +68,9 @@ def sweep_families(labels: list[str]) -> dict[tuple[str, str], list[tuple[float,
         axis = max(sorted(swept), key=lambda key: len(numeric[key]))
         families: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for label, params in members:
+            # The family is named by what varies besides the axis; constants name nothing.
             rest = ", ".join(f"{k}={v}" for k, v in sorted(params.items())
-                             if k != axis and (k not in numeric or len(numeric[k]) > 1
-                                               or len({p.get(k) for _, p in members}) > 1))
+                             if k != axis and len({p.get(k) for _, p in members}) > 1)
             family = f"{name} ({rest})" if rest else name
             families[family].append((float(params[axis]), label))
         for family, points in families.items():
@@ -109,7 +101,7 @@ def plot_sweep_curves(board: Leaderboard, path: Path) -> Path | None:
         xs, ys, xerr, yerr = [], [], [[], []], [[], []]
         for value, label in points:
             x, y = board.figure(label, accuracy), board.figure(label, board.utility_column)
-            if not (_finite(x["mean"]) and _finite(y["mean"])):
+            if not (is_finite(x["mean"]) and is_finite(y["mean"])):
                 continue
             xs.append(float(x["mean"]))
             ys.append(float(y["mean"]))
@@ -137,12 +129,5 @@ def plot_sweep_curves(board: Leaderboard, path: Path) -> Path | None:
     return path
 
 
-def _finite(value: Any) -> bool:
-    try:
-        return value is not None and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _gap(high: Any, low: Any) -> float:
-    return max(0.0, float(high) - float(low)) if _finite(high) and _finite(low) else 0.0
+    return max(0.0, float(high) - float(low)) if is_finite(high) and is_finite(low) else 0.0

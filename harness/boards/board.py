@@ -178,6 +178,12 @@ def number(value: Any) -> float | None:
     return float(value)
 
 
+def is_finite(value: Any) -> bool:
+    """A figure that can be drawn: not None, NaN or infinite."""
+    value = number(value)
+    return value is not None and math.isfinite(value)
+
+
 def decimals(value: float, role: str) -> int:
     """Three decimals; three significant digits for small distortion-like figures (an MSE)."""
     if role in ("leakage", "utility") or value == 0 or not math.isfinite(value) or abs(value) >= 0.1:

@@ -19,12 +19,13 @@ K+1 outputs (real → s, generated → the extra "fake" class). Losses, as in th
 Each batch, the discriminators take ``discriminator_steps`` steps first, then the filter and the
 generator one each. After the last epoch, the BatchNorm statistics of the filter and the generator
 are recomputed with their final weights ("precise BN"), so that the eval-mode networks keep the
-distortion budget that the train-mode ones were held to. Choices the paper leaves open, stated here: the generator takes the *detached* f(x), so each
+distortion budget that the train-mode ones were held to.
+
+Choices the paper leaves open, stated here: the generator takes the *detached* f(x), so each
 network moves only by its own objective; on vector data both networks are plain MLPs, as in the
 paper (a residual x + MLP(...) generator passes its input through and keeps the secret:
-``ppbench.nn.conditioned``); the noise and label embeddings are smaller
-than the paper's 1024 and 128 (``noise_dim``, ``embed_dim``), which 16×16 images and 2-D points do
-not need. Each sanitized item's drawn s' is recorded (``Sanitized.records["replacement"]``): metrics
+``ppbench.nn.conditioned``); the noise and label embeddings are smaller than the paper's 1024
+and 128 (``noise_dim``, ``embed_dim``), which 16×16 images and 2-D points do not need. Each sanitized item's drawn s' is recorded (``Sanitized.records["replacement"]``): metrics
 such as a fool rate read it, attacks never see it. The GAP filter draws nothing and records nothing.
 """
 
@@ -198,6 +199,7 @@ class _SyntheticReplacement(Sanitizer):
             return out
 
         recalibrate_batchnorm(renderers, train.images, ctx, forward=render)
+        # The recalibration leaves the (fresh, training-mode) container's networks in train mode.
         for module in self._modules():
             module.eval().cpu()
         return self
