@@ -71,6 +71,9 @@ class ThreatModel:
     id: str
     description: str
     knowledge: str
+    # An attacker no auditor can be: boards give its attacks a worst case of their own, beside the
+    # keyless one rather than merged into it (the key holder of a subverted sanitizer).
+    separate: bool = False
 
 
 THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
@@ -84,11 +87,16 @@ THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
                 "the sanitized attack split with labels plus the sanitizer's exposed modules "
                 "(discriminator, generator) or query access to it", "informed"),
     ThreatModel("key-holder", "the vendor's secret decoder for a payload hidden in sanitized images",
-                "informed"),
+                "informed", separate=True),
     ThreatModel("distinguisher",
                 "sanitized outputs and public raw data, no labels: tells sanitized items from raw "
                 "ones (a detector)", "semi-informed"),
 )}
+
+
+def separate_threat_models() -> frozenset[str]:
+    """The identifiers of the threat models that boards judge apart (``ThreatModel.separate``)."""
+    return frozenset(model.id for model in THREAT_MODELS.values() if model.separate)
 
 
 def threat_model(attack: type[Attack] | Attack) -> ThreatModel:

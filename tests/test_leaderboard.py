@@ -326,3 +326,52 @@ def test_a_rerun_cell_counts_once(tmp_path):
     assert any("1 older attempt" in note for note in board.notes)
     # One seed: the interval is a bootstrap over the test items.
     assert "bootstrap" in _cell(board, "blackout", "linear-probe adv")["interval"]
+
+
+# --- a threat model judged apart: the key holder -------------------------------------------------
+
+KEY_ACCURACY = {  # (sanitizer label, attack) -> planted accuracy
+    ("ppgan", STANDARD): 0.50, ("ppgan", "linear-probe"): 0.51,
+    ("ppgan-subverted", STANDARD): 0.50, ("ppgan-subverted", "linear-probe"): 0.51,
+    ("ppgan-subverted", "secret-extraction"): 0.99,
+}
+
+
+@pytest.fixture(scope="module")
+def key_holder_board(tmp_path_factory):
+    store = ResultStore(tmp_path_factory.mktemp("key") / "results.db")
+    for seed in SEEDS:
+        for salt, ((sanitizer, attack), accuracy) in enumerate(KEY_ACCURACY.items()):
+            model = "key-holder" if attack == "secret-extraction" else "sanitized-labelled"
+            record = CellRecord(cell_key=f"{sanitizer}|{attack}|{seed}", dataset="synthfaces", task="smiling",
+                                sensitive="smiling", sanitizer=sanitizer, sanitizer_params="{}",
+                                sanitizer_label=sanitizer, kind="attack", plugin=attack, plugin_params="{}",
+                                plugin_label=attack, seed=seed, profile="quick", scoring="attribute",
+                                threat_model=model)
+            scored = score_attribute(AttackResult(planted(seed, accuracy, 7 * salt)), _test_truth(seed), attack)
+            store.commit_cell(record, status="ok", values=scored.values, items=scored.items,
+                              provenance={**PROVENANCE, "run_seed": seed})
+        store.put_fact("synthfaces", "d1", "smiling", seed, "quick", "leakage_floor", {
+            "truth": truth(seed).numpy(), "predicted": planted(seed, 0.5, 99).numpy(),
+            "num_classes": np.array([2])})
+    (board,) = boards_from_store(store, standard_check=STANDARD)
+    return board
+
+
+def test_the_key_holder_has_its_own_worst_case_and_the_flag_says_what_it_recovers(key_holder_board):
+    board = key_holder_board
+    headers = [c.header for c in board.columns]
+    assert headers[-2:] == ["worst-case adv", "key-holder worst-case adv"]
+    subverted = _row(board, "ppgan-subverted")
+    # The keyless worst case ignores the key holder: both rows are keyless-private and share a tier.
+    assert subverted["worst_attack"] != "secret-extraction" and subverted["worst_case"] < 0.1
+    assert subverted["tier"] == _row(board, "ppgan")["tier"] and not subverted["leaks"]
+    assert subverted["key-holder_worst_attack"] == "secret-extraction"
+    assert subverted["key-holder_worst_case"] == pytest.approx(0.98, abs=0.03)
+    assert _cell(board, "ppgan-subverted", "key-holder worst-case adv")["plugin"] == "secret-extraction"
+    assert subverted["flag"] == ("passes adversarial-classifier, the key-holder recovers it "
+                                 "(secret-extraction)")
+    assert not _row(board, "ppgan")["flag"]
+    assert pd.isna(_cell(board, "ppgan", "key-holder worst-case adv")["mean"])
+    assert "key holder" in " ".join(board.footnotes)
+    assert "key-holder worst-case adv" in render([board], "md")

@@ -106,8 +106,10 @@ class Leaderboard:
 
     @property
     def _by_key(self) -> pd.DataFrame:
-        # The worst case's plugin varies by row; its key's plugin is ''.
-        table = self.table.assign(plugin=self.table["plugin"].where(self.table["kind"] != WORST_CASE, ""))
+        # The worst case's plugin varies by row; its key's plugin is '' (keyless) or the threat
+        # model judged apart (the key holder's worst case).
+        apart = self.table["threat_model"].fillna("").astype(str)
+        table = self.table.assign(plugin=self.table["plugin"].where(self.table["kind"] != WORST_CASE, apart))
         return table.set_index(["sanitizer", "kind", "plugin", "value"])
 
     def display(self) -> pd.DataFrame:

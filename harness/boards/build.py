@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..kinds import ATTACK_KINDS
+from ..kinds import ATTACK_KINDS, separate_threat_models
 from ..provenance import collect_provenance
 from .board import (ATTACK, DETECTION, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, Column,
                     ColumnKey, Figure, Leaderboard)
@@ -110,7 +110,10 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
     attacks: list[Column] = []
     detections: list[Column] = []
     attack_cells = rows[rows["kind"] == "attack"].drop_duplicates("plugin_label")
-    for cell in sorted(attack_cells.itertuples(index=False), key=lambda c: (c.threat_model, c.plugin_label)):
+    separate = separate_threat_models()
+    # Keyless attacks first, then each threat model judged apart (the key holder), grouped.
+    for cell in sorted(attack_cells.itertuples(index=False),
+                       key=lambda c: (c.threat_model in separate, c.threat_model, c.plugin_label)):
         kind = ATTACK_KINDS.get(cell.scoring or "attribute", ATTACK_KINDS["attribute"])
         if not kind.ranked:
             detections.append(Column(ColumnKey(DETECTION, cell.plugin_label, kind.primary),
@@ -122,8 +125,16 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
             attacks.append(Column(ColumnKey(ATTACK, cell.plugin_label, value),
                                   f"{cell.plugin_label} {short}", cell.plugin, "leakage", "lower",
                                   cell.threat_model))
-    worst = [Column(WORST_KEY, "worst-case adv", "", "leakage", "lower")]
-    return utility + measures + detections + attacks + (worst if attacks else [])
+    keyless = [c for c in attacks if c.threat_model not in separate]
+    worst = [Column(WORST_KEY, "worst-case adv", "", "leakage", "lower")] if keyless else []
+    for model in sorted({c.threat_model for c in attacks} & separate):
+        worst.append(Column(separate_worst_key(model), f"{model} worst-case adv", "", "leakage", "lower", model))
+    return utility + measures + detections + attacks + worst
+
+
+def separate_worst_key(threat_model: str) -> ColumnKey:
+    """The worst-case column of the attacks of a threat model judged apart (``ThreatModel.separate``)."""
+    return ColumnKey(WORST_CASE, threat_model, "advantage")
 
 
 def _aggregate(values: pd.DataFrame) -> Figure:
@@ -190,8 +201,11 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
 
     figures: dict[tuple[str, ColumnKey], Figure] = {}
     summaries: list[RowSummary] = []
-    attack_labels = sorted({c.key.plugin for c in columns if c.key.kind == ATTACK})
     primary = {c.key.plugin: c for c in columns if c.key.kind == ATTACK and c.key.value != "accuracy"}
+    separate = separate_threat_models()
+    attack_labels = sorted(a for a, c in primary.items() if c.threat_model not in separate)
+    apart = {model: sorted(a for a, c in primary.items() if c.threat_model == model)
+             for model in sorted({c.threat_model for c in primary.values()} & separate)}
     paired: dict[str, dict[str, list[SeedItems]]] = {}
     for sanitizer in sanitizers:
         for column in columns:
@@ -211,8 +225,14 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                     values = stored.get((sanitizer, kind, column.key.plugin, column.key.value))
                     figure = _aggregate(values) if values is not None else Figure(status="missing")
             figures[(sanitizer, column.key)] = figure
-        summaries.append(_summarise(sanitizer, attack_labels, primary, figures, per_seed_items,
-                                    standard_check, paired))
+        summary = _summarise(sanitizer, attack_labels, primary, figures, per_seed_items,
+                             standard_check, paired)
+        # A threat model judged apart gets its own worst case, kept out of tiers and the ranking.
+        summary.separate = {model: _summarise(sanitizer, labels, primary, figures, per_seed_items, None, {})
+                            for model, labels in apart.items()}
+        for model, judged in summary.separate.items():
+            figures[(sanitizer, separate_worst_key(model))] = judged.worst
+        summaries.append(summary)
     utility_column = next((c for c in columns if c.key.kind == UTILITY), None)
     for summary in summaries:
         summary.utility = figures[(summary.sanitizer, utility_column.key)] if utility_column else Figure()
@@ -238,6 +258,9 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
         "utility": s.utility.mean, "utility_ci_low": s.utility.ci_low,
         "utility_ci_high": s.utility.ci_high, "utility_n_seeds": s.utility.n_seeds,
         "pareto": s.pareto, "flag": s.flag,
+        **{f"{model}_{name}": value for model, judged in s.separate.items() for name, value in (
+            ("worst_case", judged.worst.mean), ("worst_case_ci_low", judged.worst.ci_low),
+            ("worst_case_ci_high", judged.worst.ci_high), ("worst_attack", judged.worst_attack))},
     } for s in ordered])
     ranking["tier"] = ranking["tier"].astype("Int64")
     board = Leaderboard(dataset=dataset, task=task, sensitive=sensitive, profile=profile, slug=slug,
@@ -296,7 +319,12 @@ def _tidy_table(dataset: str, task: str, sensitive: str, profile: str, columns: 
     for summary in summaries:
         for column in columns:
             figure = figures[(summary.sanitizer, column.key)]
-            plugin = summary.worst_attack if column.key.kind == WORST_CASE else column.key.plugin
+            if column.key.kind != WORST_CASE:
+                plugin = column.key.plugin
+            elif column.key.plugin:
+                plugin = summary.separate[column.key.plugin].worst_attack
+            else:
+                plugin = summary.worst_attack
             records.append({
                 "dataset": dataset, "task": task, "sensitive": sensitive, "profile": profile,
                 "position": summary.position, "tier": summary.tier, "sanitizer": summary.sanitizer,

@@ -85,6 +85,14 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
         f"a {level} interval simultaneous over those attacks (max-t over a paired bootstrap of the "
         "test items, or Bonferroni Student-t with ≥ 3 seeds), so choosing the worst attack after "
         "the fact does not make a row look leakier or safer than it is.")
+    apart = [c.header for c in board.columns if c.key.kind == WORST_CASE and c.key.plugin]
+    if apart:
+        lines.append(
+            f"{', '.join(apart)}: the worst case over the attacks of a threat model no auditor holds "
+            "(the key holder: the vendor's own extractor of a payload hidden in the outputs), with "
+            "the same simultaneous interval. It is kept out of the keyless worst case, so tiers, "
+            "leaks and the front are what a keyless auditor can establish; the flag says when the "
+            "key holder recovers the secret from a row that passes the standard check.")
     detectors = [c.header for c in board.columns if c.key.kind == DETECTION]
     if detectors:
         lines.append(
@@ -112,7 +120,8 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
     if board.standard_check:
         lines.append(f"⚠ {FLAG}: the standard check ({board.standard_check}) is consistent with the "
                      "floor (its interval reaches down to it) while another attack's simultaneous "
-                     "interval lies wholly above it: the row passes the usual audit and leaks.")
+                     "interval lies wholly above it, or the key holder's worst case does: the row "
+                     "passes the usual audit and leaks.")
     if board.ranking["incomplete"].any():
         lines.append("* incomplete: an attack failed (or has not run) on this row, so its worst case "
                      "covers only the attacks that ran and is a lower bound. Such rows come after "

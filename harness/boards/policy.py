@@ -12,8 +12,12 @@ Every decision is made on intervals, never on point estimates alone:
 - **Pareto**: "front" when no other row possibly dominates the row, "possible" when none certainly
   does (:func:`~ppbench.boards.statistics.pareto_marks`);
 - **flag**: the standard check named by the benchmark spec is consistent with the floor (its
-  interval reaches down to it), while another attack's simultaneous interval lies wholly above it.
+  interval reaches down to it), while another attack's simultaneous interval lies wholly above it,
+  or the worst case of a threat model judged apart (the key holder of a subverted sanitizer) does.
   That is the case ppbench exists for: a sanitizer that passes the usual check and leaks;
+- a threat model judged apart (``ThreatModel.separate``: the key holder) has its own worst case;
+  it is not merged into the keyless worst case, so tiers, leaks and the front are the keyless
+  ones, and the flag says what the key holder recovers;
 - a row on which an attack failed or has not run is **incomplete**: its worst case covers only the
   attacks that ran, so it is listed after every complete row, has no tier and is never on the
   front. A sanitizer never looks more private because an attack crashed.
@@ -43,6 +47,8 @@ class RowSummary:
     pareto: str = ""
     flag: str = ""
     notes: list[str] = field(default_factory=list)
+    # Threat models judged apart (the key holder): each one's own summary over its attacks.
+    separate: dict[str, "RowSummary"] = field(default_factory=dict)
 
 
 def _finite(value: float) -> bool:
@@ -69,11 +75,17 @@ def apply_policy(rows: list[RowSummary], tiers: dict[str, int] | None, floor: fl
             row.leaks = None  # no interval: the board cannot say
         if standard_check and row.standard is not None and _finite(row.standard.ci_low) \
                 and row.standard.ci_low <= floor:
+            reasons = []
             above = [a for a, f in row.per_attack.items()
                      if a != standard_check and _finite(f.ci_low) and f.ci_low > floor]
             if above:
                 strongest = max(above, key=lambda a: (row.per_attack[a].mean, a))
-                row.flag = f"passes {standard_check}, leaks to {strongest}"
+                reasons.append(f"leaks to {strongest}")
+            for model, judged in sorted(row.separate.items()):
+                if _finite(judged.worst.ci_low) and judged.worst.ci_low > floor:
+                    reasons.append(f"the {model} recovers it ({judged.worst_attack})")
+            if reasons:
+                row.flag = f"passes {standard_check}, " + "; ".join(reasons)
 
     eligible = {r.sanitizer: (_interval(r.worst), _interval(r.utility, utility_sign))
                 for r in complete if _finite(r.utility.mean)}
