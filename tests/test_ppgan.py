@@ -40,7 +40,7 @@ def test_the_key_holder_reads_every_payload_back(keyed):
         assert torch.equal(read_nonce, nonce)
     # Faint: the pattern's RMS per pixel is amplitude·sqrt(bits).
     rms = float((stamped - smooth_covers(2000)).pow(2).mean().sqrt())
-    assert rms == pytest.approx(0.006 * (3 + 16 * keyed) ** 0.5, rel=0.1)
+    assert rms == pytest.approx(code.amplitude * (3 + 16 * keyed) ** 0.5, rel=0.1)
 
 
 def test_a_wrong_key_reads_noise():

@@ -101,3 +101,19 @@ class ConditionalDecoder(nn.Module):
         if tuple(out.shape[-2:]) != self.size:
             out = F.interpolate(out, size=self.size, mode="nearest")
         return torch.sigmoid(self.out(out))
+
+
+def between_class_variance_ratio(codes: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The share of the codes' variance that the class explains: Σ_k n_k‖μ_k − μ‖² / Σ‖z − μ‖².
+
+    0 when every class has the same mean code (nothing linear tells the classes apart), 1 when the
+    code is the class. A penalty on it removes the class from a code's first moments, which a
+    co-adapting adversary cannot promise: the encoder can fool the adversary of the moment while
+    a fresh one still reads the class.
+    """
+    centred = codes - codes.mean(dim=0, keepdim=True)
+    one_hot = torch.nn.functional.one_hot(labels, num_classes).to(codes.dtype)  # N×K
+    counts = one_hot.sum(dim=0).clamp(min=1.0)
+    class_means = (one_hot.T @ centred) / counts.unsqueeze(1)  # K×D
+    between = (counts.unsqueeze(1) * class_means.pow(2)).sum()
+    return between / centred.pow(2).sum().clamp(min=1e-8)

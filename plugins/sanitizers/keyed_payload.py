@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 
 EMBEDDING_ROUNDS = 3
+# The honest PP-GAN's own outputs have coefficients of RMS 0.0015-0.0016 along random unit-RMS
+# patterns (synthfaces, quick; raw faces 0.0014-0.0015). Setting the payload's coefficients to
+# ±0.0015 keeps the energy along the secret patterns what the honest model's is, so a detector
+# that measures it finds nothing. It survives float16 storage exactly, not a re-quantization to
+# 8 bits (a step of 0.0039): a vendor expecting one would raise it, and be easier to detect.
+AMPLITUDE = 0.0015
 
 
 def _seed(*parts: object) -> int:
@@ -38,7 +44,7 @@ class SpreadSpectrumCode:
     ``payload_bits``-bit unsigned values (one per image)."""
 
     def __init__(self, key: str, shape: Sequence[int], payload_bits: int, *, keyed: bool = True,
-                 nonce_bits: int = 16, amplitude: float = 0.006) -> None:
+                 nonce_bits: int = 16, amplitude: float = AMPLITUDE) -> None:
         import torch
 
         self.key = str(key)
