@@ -8,8 +8,10 @@ import sys
 
 from ppbench.registry import build_registry, describe, get_registry
 
-BUILT_IN_SANITIZERS = {"identity", "blackout", "blur", "pixelate", "noise"}
-BUILT_IN_ATTACKS = {"adversarial-classifier", "fixed-classifier", "linear-probe"}
+BUILT_IN_SANITIZERS = {"identity", "blackout", "blur", "pixelate", "noise", "filter-generator", "gap-filter",
+                       "generator-only", "ppgan", "ppgan-subverted"}
+BUILT_IN_ATTACKS = {"adversarial-classifier", "fixed-classifier", "linear-probe", "real-fake", "residual-probe",
+                    "secret-extraction"}
 
 
 def test_built_ins_register_through_the_ppbench_distribution():
