@@ -5,11 +5,11 @@ Plugin authors import everything they need from here::
     from ppbench import hookimpl, Sanitizer, Attack, UtilityMetric, DatasetSpec, ImageSet, Task
 """
 
-from .api import (AUX, DISCRIMINATOR, GENERATOR, IMAGE, ORACLE, PROFILES, RAW_TRAIN, RELEASE,
-                  SECRET_DECODER, VECTOR, Attack, AttackResult, AttackView, CellTimeout, Context,
-                  DatasetSpec, DetectionResult, DetectorView, MetricValue, MetricView,
-                  PluginContractError, Profile, Sanitized, Sanitizer, Task, UtilityMetric,
-                  get_profile)
+from .api import (AUX, DISCRIMINATOR, GENERATOR, HONEST_REFERENCE, IMAGE, ORACLE, PROFILES,
+                  RAW_TRAIN, RELEASE, SECRET_DECODER, VECTOR, Attack, AttackResult, AttackView,
+                  CellTimeout, Context, DatasetSpec, DetectionResult, DetectorView, MetricValue,
+                  MetricView, PluginContractError, Profile, ReconstructionResult,
+                  ReferenceDetectorView, Sanitized, Sanitizer, Task, UtilityMetric, get_profile)
 from .data import Attribute, DatasetSplits, ImageSet
 from .hookspecs import hookimpl
 from .pixels import quantize_8bit
@@ -17,10 +17,10 @@ from .pixels import quantize_8bit
 __version__ = "0.1.0"
 
 __all__ = [
-    "AUX", "DISCRIMINATOR", "GENERATOR", "IMAGE", "ORACLE", "PROFILES", "RAW_TRAIN", "RELEASE",
+    "AUX", "DISCRIMINATOR", "GENERATOR", "HONEST_REFERENCE", "IMAGE", "ORACLE", "PROFILES", "RAW_TRAIN", "RELEASE",
     "SECRET_DECODER", "VECTOR", "Attack", "AttackResult", "AttackView", "Attribute", "CellTimeout",
     "Context", "DatasetSpec", "DatasetSplits", "DetectionResult", "DetectorView", "ImageSet",
     "MetricValue", "MetricView",
-    "PluginContractError", "Profile", "Sanitized", "Sanitizer", "Task", "UtilityMetric",
+    "PluginContractError", "Profile", "ReconstructionResult", "ReferenceDetectorView", "Sanitized", "Sanitizer", "Task", "UtilityMetric",
     "get_profile", "hookimpl", "quantize_8bit", "__version__",
 ]

@@ -41,7 +41,10 @@ SANITIZER_CAPABILITIES = frozenset({DISCRIMINATOR, GENERATOR, SECRET_DECODER, RE
 ORACLE = "oracle"  # query access to the fitted sanitizer's transform
 RAW_TRAIN = "raw_train"  # the raw (unsanitized) train split with its labels
 AUX = "aux"  # public raw data from the same distribution, disjoint from train and test
-DATA_GRANTS = frozenset({ORACLE, RAW_TRAIN, AUX})
+# The outputs of the payload-free model a sanitizer declares itself a variant of
+# (``Sanitizer.honest_reference``), for the same inputs as its own.
+HONEST_REFERENCE = "honest_reference"
+DATA_GRANTS = frozenset({ORACLE, RAW_TRAIN, AUX, HONEST_REFERENCE})
 
 ALL_REQUIREMENTS = SANITIZER_CAPABILITIES | DATA_GRANTS
 
@@ -339,6 +342,12 @@ class Sanitizer(Configurable):
 
     capabilities: ClassVar[frozenset[str]] = frozenset()
     inputs: ClassVar[frozenset[str]] = frozenset({IMAGE, VECTOR})
+    # The registered name of the same model without a hidden payload, when this sanitizer is a
+    # variant of one (a vendor's build of a published model). The harness then configures that
+    # sanitizer with the parameters of this one that it takes, and fits and applies both with
+    # the same seeds, so that the two differ by exactly what this one adds; payload detectors
+    # (``requires = {"honest_reference"}``) compare the two outputs.
+    honest_reference: ClassVar[str | None] = None
 
     def fit(self, train: ImageSet, task: Task, ctx: Context) -> "Sanitizer":
         return self
@@ -384,6 +393,37 @@ class AttackResult:
 
     predictions: "torch.Tensor"
     diagnostics: dict[str, float] = field(default_factory=dict)
+    # Optional estimates of the raw test images, in order (N×C×H×W in [0, 1]): what a decoded
+    # payload reconstructs. The harness scores them against the raw test images by PSNR and SSIM
+    # (exactly as the distortion metric does), beside the attribute.
+    reconstructions: "torch.Tensor | None" = None
+
+
+@dataclass
+class ReconstructionResult:
+    """A ``reconstruction`` attack's estimate of every raw test image, in the test split's order:
+    a float tensor of the test images' shape, values in [0, 1]. The harness scores it against the
+    raw test images (PSNR, SSIM) and by how often a fixed classifier trained on raw images reads
+    the sensitive attribute from it (re-identification)."""
+
+    images: "torch.Tensor"
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ReferenceDetectorView:
+    """What a ``reference-detector`` attack gets: tell a sanitizer's outputs from those of the
+    honest model it declares itself a variant of (``Sanitizer.honest_reference``).
+
+    ``suspect``: the sanitized attack split (no labels); ``reference``: the same raw items through
+    the honest reference, in the same order (no labels), as an auditor who can query both models
+    would hold them. ``candidates``: test items, half the suspect's outputs and half the
+    reference's, from disjoint items, shuffled; which is which the harness alone knows, and it
+    scores the attack's :class:`DetectionResult` by AUC."""
+
+    suspect: ImageSet
+    reference: ImageSet
+    candidates: "torch.Tensor"
 
 
 @dataclass
@@ -415,9 +455,14 @@ class Attack(Configurable):
     ``kind`` is the scoring kind (``ppbench.kinds.ATTACK_KINDS``): ``attribute`` attacks predict the
     sensitive attribute of every sanitized test item and the harness scores the predictions;
     ``detector`` attacks get a :class:`DetectorView`, score each candidate and return a
-    :class:`DetectionResult`, scored by AUC (shown beside the ranking, not part of its worst case).
+    :class:`DetectionResult`, scored by AUC (shown beside the ranking, not part of its worst case);
+    ``reference-detector`` attacks get a :class:`ReferenceDetectorView` (the sanitizer's outputs
+    beside its honest reference's) and return a :class:`DetectionResult` scored the same way;
+    ``reconstruction`` attacks get an :class:`AttackView` and return a
+    :class:`ReconstructionResult`, scored by PSNR and SSIM against the raw test images and by the
+    re-identification advantage of a fixed raw-trained classifier (ranked like an attribute).
     ``requires`` lists sanitizer capabilities (``discriminator``...) and data grants (``oracle``,
-    ``raw_train``, ``aux``); when one is not available the cell is recorded as ``n/a``. An entry
+    ``raw_train``, ``aux``, ``honest_reference``); when one is not available the cell is recorded as ``n/a``. An entry
     may be a tuple of alternatives, any one of which will do: ``{("aux", "raw_train")}`` is met by
     public aux data when the data set has some, else by the raw train split, and the view grants
     the first alternative that can be met, in the order given. The harness reads ``requires`` from

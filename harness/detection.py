@@ -25,7 +25,8 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .api import AUX, RAW_TRAIN, DetectionResult, DetectorView, MetricValue, PluginContractError
+from .api import (AUX, RAW_TRAIN, DetectionResult, DetectorView, MetricValue, PluginContractError,
+                  ReferenceDetectorView)
 from .data import copy_image_set
 from .scoring import Scored, diagnostic_values
 
@@ -56,6 +57,34 @@ def build_detector_view(inputs: "ViewInputs") -> tuple[DetectorView, "torch.Tens
                         raw=raw.without_labels() if raw is not None else None,
                         candidates=candidates[order])
     return view, membership[order]
+
+
+def build_reference_detector_view(inputs: "ViewInputs") -> tuple[ReferenceDetectorView, "torch.Tensor"]:
+    """The ``reference-detector`` view: the sanitizer's outputs beside its honest reference's (for
+    the same attack items), and candidates from disjoint halves of the test items, one half
+    through each model; returns the view and the withheld membership (1 = the sanitizer's)."""
+    import torch
+
+    reference = inputs.reference
+    if reference is None:  # resolve_requirements makes such a cell n/a first
+        raise PluginContractError("a reference-detector view needs the honest reference's outputs")
+    suspect_test, reference_test = inputs.sanitized_test, reference.test
+    n = len(suspect_test) // 2 * 2
+    generator = torch.Generator().manual_seed(inputs.secret_seed % (2**63 - 1))
+    items = torch.randperm(len(suspect_test), generator=generator)[:n]
+    candidates = torch.cat([suspect_test.images[items[: n // 2]], reference_test.images[items[n // 2:]]])
+    membership = torch.cat([torch.ones(n // 2, dtype=torch.long), torch.zeros(n // 2, dtype=torch.long)])
+    order = torch.randperm(n, generator=generator)
+    view = ReferenceDetectorView(suspect=inputs.sanitized_attack.without_labels(),
+                                 reference=reference.attack.without_labels(),
+                                 candidates=candidates[order])
+    return view, membership[order]
+
+
+def lend_reference_detector_view(view: ReferenceDetectorView) -> ReferenceDetectorView:
+    """A copy for a sandbox: no tensor shared with the harness."""
+    return replace(view, suspect=copy_image_set(view.suspect), reference=copy_image_set(view.reference),
+                   candidates=view.candidates.clone())
 
 
 def lend_detector_view(view: DetectorView) -> DetectorView:

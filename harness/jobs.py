@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .api import Context, MetricValue, MetricView, PluginContractError, get_profile
+from .api import HONEST_REFERENCE, Context, MetricValue, MetricView, PluginContractError, get_profile
 from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_lock, fitted_path,
                     forget_datasets, load_dataset, load_fitted, save_fitted)
 from .data import DatasetSplits, ImageSet, copy_image_set
+from .honest_reference import reference_config
 from .integrity import Seal, describe_tampering
 from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .pixels import as_stored
@@ -267,33 +268,72 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         if fitted is not None:
             fitted = load_fitted(path, splits)
 
-    try:
-        with file_lock(path):
-            if path.exists():
+    # A vendor's build of a published model is fitted with the seeds of that model's
+    # configuration, so the two differ by what the vendor adds (ppbench.honest_reference).
+    honest, honest_problem = reference_config(registry, job.sanitizer)
+    honest_key = (fit_key(registry, job.dataset, job.dataset_params, job.task, honest, job.seed,
+                          job.profile, job.seal) if honest is not None else None)
+    fit_seed = derive_seed(job.seed, "fit", honest_key or key)
+
+    def obtain_fit(config_job: Job, cls: type, fit_path: Path, source: str) -> FittedSanitizer:
+        """The verified cached fit at ``fit_path``, else a fresh one (then cached)."""
+        with file_lock(fit_path):
+            if fit_path.exists():
                 try:
-                    fitted = load_fitted(path, splits)
+                    found = load_fitted(fit_path, splits)
                     report.fits_reused += 1
+                    return found
                 except CorruptEntry as corrupt:
                     discard(corrupt)
-            if fitted is None:
-                fitted = _fit(job, sanitizer_cls, splits, context(derive_seed(job.seed, "fit", key),
-                                                                  f"{label} fit"), limit, isolated)
-                tampered = raw_seal.changed(raw_inputs(splits))
-                if tampered:
-                    # Never cache a fit made on, or leaving behind, altered data.
-                    forget_datasets()
-                    raise PluginContractError(describe_tampering(sanitizer_source, tampered,
-                                                                 "fit or transform"))
-                try:
-                    save_fitted(path, fitted)
-                except Exception as exc:  # noqa: BLE001
-                    raise PluginContractError(f"{sanitizer_source}: its fitted state cannot be "
-                                              f"saved with torch.save ({exc}); keep it picklable") from None
-                report.fits_computed += 1
-                for note in fitted.notes:
-                    print(f"ppbench: note: {note}", file=sys.stderr)
+            made = _fit(config_job, cls, splits, context(fit_seed, f"{config_job.label} fit"), limit,
+                        isolated, source)
+            tampered = raw_seal.changed(raw_inputs(splits))
+            if tampered:
+                # Never cache a fit made on, or leaving behind, altered data.
+                forget_datasets()
+                raise PluginContractError(describe_tampering(source, tampered, "fit or transform"))
+            try:
+                save_fitted(fit_path, made)
+            except Exception as exc:  # noqa: BLE001
+                raise PluginContractError(f"{source}: its fitted state cannot be saved with "
+                                          f"torch.save ({exc}); keep it picklable") from None
+            report.fits_computed += 1
+            for note in made.notes:
+                print(f"ppbench: note: {note}", file=sys.stderr)
+            return made
+
+    try:
+        fitted = obtain_fit(job, sanitizer_cls, path, sanitizer_source)
     except Exception as exc:  # noqa: BLE001
         fitted, fit_error = None, error_text(exc)
+
+    honest_state: dict[str, Any] = {}
+
+    def honest_fit() -> FittedSanitizer:
+        """The honest reference's fit, obtained once per job (and verified again after a cell
+        that altered it)."""
+        if "error" in honest_state:
+            raise PluginContractError(honest_state["error"])
+        if "fit" not in honest_state:
+            source = f"sanitizer {honest.label} (the honest reference of {job.sanitizer.label})"
+            try:
+                honest_job = replace(job, sanitizer=honest)
+                honest_state["fit"] = obtain_fit(
+                    honest_job, registry.sanitizer(honest.name),
+                    fitted_path(cache_root, honest.name, honest_key), source)
+                honest_state["seal"] = Seal(sanitized_inputs(honest_state["fit"]))
+            except Exception as exc:  # noqa: BLE001 - it costs the cells that need it
+                honest_state["error"] = f"{source} could not be fitted: {error_text(exc)}"
+                raise PluginContractError(honest_state["error"]) from None
+        return honest_state["fit"]
+
+    def honest_tampering() -> list[str]:
+        if "fit" not in honest_state:
+            return []
+        changed = honest_state["seal"].changed(sanitized_inputs(honest_state["fit"]))
+        if changed:
+            del honest_state["fit"]  # reloaded from its verified cache entry when next needed
+        return [f"honest reference's {name}" for name in changed]
 
     sanitized_seal = Seal(sanitized_inputs(fitted)) if fitted is not None else None
     truth = withheld(splits)
@@ -312,10 +352,12 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                     # Not the context's seed, and in a sealed run dependent on the salt.
                     secret_seed = derive_seed(cell.seed, "withheld", cell.key, salt or "")
                     outcome = _run_attack(registry, cell, fitted, splits, truth, ctx, isolated,
-                                          secret_seed)
+                                          secret_seed, honest_fit if honest is not None else None,
+                                          honest_problem)
                 else:
                     outcome = _run_metric(registry, cell, fitted, splits, ctx, isolated)
-            tampered = raw_seal.changed(raw_inputs(splits)) + sanitized_seal.changed(sanitized_inputs(fitted))
+            tampered = (raw_seal.changed(raw_inputs(splits)) + sanitized_seal.changed(sanitized_inputs(fitted))
+                        + honest_tampering())
             if tampered:
                 try:
                     reload()
@@ -335,8 +377,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
 
 
 def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
-         limit: float | None, isolated: Isolated | None = None) -> FittedSanitizer:
-    source = f"sanitizer {job.cells[0].sanitizer_label}"
+         limit: float | None, isolated: Isolated | None = None, source: str | None = None) -> FittedSanitizer:
+    source = source or f"sanitizer {job.cells[0].sanitizer_label}"
     if isolated is not None:
         # The child gets a copy of the train split and the attack and test images, no labels.
         out = isolated.call("fit", "sanitizers", job.sanitizer, job.task, ctx, source, {
@@ -365,7 +407,8 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
 
 def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
                 truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None,
-                secret_seed: int = 0) -> Scored | str:
+                secret_seed: int = 0, honest_fit: Callable[[], FittedSanitizer] | None = None,
+                honest_problem: str | None = None) -> Scored | str:
     attack_cls = registry.attack(cell.plugin.name)
     kind = attack_kind(attack_cls)
     sanitizer = fitted.sanitizer
@@ -377,11 +420,14 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
     resolution = resolve_requirements(attack.requires, has_aux=splits.aux is not None,
                                       capabilities=type(sanitizer).capabilities,
                                       attack=cell.plugin_label, sanitizer=cell.sanitizer.name,
-                                      dataset=cell.dataset)
+                                      dataset=cell.dataset, has_reference=honest_fit is not None,
+                                      reference_problem=honest_problem)
     if resolution.unmet is not None:
         return resolution.unmet
+    reference = honest_fit() if HONEST_REFERENCE in resolution.granted and honest_fit else None
     view, withheld = kind.build_view(ViewInputs(attack, sanitizer, splits, fitted.attack, fitted.test,
-                                                ctx, resolution.granted, secret_seed))
+                                                ctx, resolution.granted, secret_seed, cell.task,
+                                                reference))
     if isolated is None:
         with plugin_stage(source, "run"):
             result = attack.run(view, cell.task, ctx)

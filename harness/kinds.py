@@ -20,12 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, NamedTuple
 
-from .api import (ALL_REQUIREMENTS, AUX, ORACLE, RAW_TRAIN, Attack, AttackResult, AttackView,
-                  Context, DatasetSpec, DetectionResult, PluginContractError, Sanitizer, UtilityMetric)
+from .api import (ALL_REQUIREMENTS, AUX, HONEST_REFERENCE, ORACLE, RAW_TRAIN, Attack, AttackResult,
+                  AttackView, Context, DatasetSpec, DetectionResult, PluginContractError,
+                  ReconstructionResult, Sanitizer, Task, UtilityMetric)
 from .data import DatasetSplits, ImageSet, copy_image_set
-from .detection import build_detector_view, lend_detector_view, score_detection
+from .detection import (build_detector_view, build_reference_detector_view, lend_detector_view,
+                        lend_reference_detector_view, score_detection)
 from .guards import output_images
-from .scoring import Scored, score_attribute
+from .reconstruction import ReconstructionTruth, reidentifier, score_attribute_attack, score_reconstruction
+from .scoring import Scored
 
 if TYPE_CHECKING:
     import torch
@@ -91,6 +94,13 @@ THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
     ThreatModel("distinguisher",
                 "sanitized outputs and public raw data, no labels: tells sanitized items from raw "
                 "ones (a detector)", "semi-informed"),
+    ThreatModel("query-access",
+                "query access to the fitted sanitizer (an oracle) and public raw data: learns to "
+                "undo the sanitizer and rebuilds the raw images", "informed"),
+    ThreatModel("reference-distinguisher",
+                "the sanitizer's outputs and those of the honest model it declares itself a "
+                "variant of, for the same inputs, no labels: tells the two apart (steganalysis "
+                "of a vendor's build)", "informed"),
 )}
 
 
@@ -175,12 +185,14 @@ def requirement_labels(requires: Collection[Any], attack: str = "attack") -> lis
 
 def resolve_requirements(requires: Collection[Any], *, has_aux: bool, capabilities: Collection[str],
                          attack: str = "attack", sanitizer: str | None = None,
-                         dataset: str | None = None) -> Resolution:
+                         dataset: str | None = None, has_reference: bool = False,
+                         reference_problem: str | None = None) -> Resolution:
     """Grant each entry of ``requires`` its first alternative that can be met, in the order given.
 
     ``has_aux``: the data set provides public aux data; ``capabilities``: what the fitted
-    sanitizer declares (its ``handles()`` provide them). ``raw_train`` and ``oracle`` can always be
-    met. An entry none of whose alternatives can be met makes the cell n/a: ``unmet`` then says
+    sanitizer declares (its ``handles()`` provide them); ``has_reference``: the sanitizer declares
+    a registered honest reference (``reference_problem`` says why not, when it declares one that
+    cannot be used). ``raw_train`` and ``oracle`` can always be met. An entry none of whose alternatives can be met makes the cell n/a: ``unmet`` then says
     which entries and why, naming ``sanitizer`` and ``dataset`` when given. Unknown names raise
     (see :func:`requirement_alternatives`).
     """
@@ -191,11 +203,16 @@ def resolve_requirements(requires: Collection[Any], *, has_aux: bool, capabiliti
     def available(name: str) -> bool:
         if name == AUX:
             return has_aux
+        if name == HONEST_REFERENCE:
+            return has_reference
         return name in _ALWAYS_AVAILABLE or name in capabilities
 
     def why_not(name: str) -> str:
         if name == AUX:
             return f"{dataset_name} has no public aux data"
+        if name == HONEST_REFERENCE:
+            return reference_problem or (f"{sanitizer_name} declares no honest reference (a "
+                                         "payload-free model it is a variant of)")
         return f"{sanitizer_name} does not expose {name}"
 
     granted: set[str] = set()
@@ -233,6 +250,9 @@ class ViewInputs:
     # A seed for what the view builder draws and withholds (e.g. which candidates are sanitized),
     # derived from what no plugin is given (the cell's key and, in a sealed run, the salt).
     secret_seed: int = 0
+    task: Task | None = None
+    # The honest reference's fit (its sanitized attack and test splits), when granted.
+    reference: Any = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +303,13 @@ def _lend_attribute_view(view: AttackView) -> AttackView:
                    oracle=None, handles={})
 
 
+def _reconstruction_view(inputs: ViewInputs) -> tuple[AttackView, ReconstructionTruth]:
+    view, _ = _attribute_view(inputs)
+    if inputs.task is None:
+        raise PluginContractError("a reconstruction view needs the cell's task")
+    return view, reidentifier(inputs, inputs.task.sensitive)
+
+
 ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
     AttackKind(
         name="attribute",
@@ -290,7 +317,7 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
         result_type=AttackResult,
         build_view=_attribute_view,
         lend=_lend_attribute_view,
-        score=score_attribute,
+        score=score_attribute_attack,
         primary="advantage",
         columns=("advantage", "balanced_accuracy", "accuracy", "auc"),
         chance_note=("balanced accuracy: chance is exactly 1/K whatever the class balance; "
@@ -307,6 +334,33 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
         primary="auc",
         columns=("auc", "detection_advantage"),
         chance_note="AUC: chance is 0.5 (sanitized and raw candidates cannot be told apart)",
+        ranked=False,
+    ),
+    AttackKind(
+        name="reconstruction",
+        description=("rebuild every raw test image from its sanitized version; scored by PSNR and "
+                     "SSIM against the raw images and by the re-identification advantage of a "
+                     "fixed raw-trained classifier of the sensitive attribute (ranked)"),
+        result_type=ReconstructionResult,
+        build_view=_reconstruction_view,
+        lend=_lend_attribute_view,
+        score=score_reconstruction,
+        primary="advantage",
+        columns=("advantage", "balanced_accuracy", "accuracy", "psnr", "ssim"),
+        chance_note=("re-identification: a fixed classifier trained on raw images reads the "
+                     "reconstructions; its advantage is 0 at chance (1/K)"),
+    ),
+    AttackKind(
+        name="reference-detector",
+        description=("tell the sanitizer's outputs from its honest reference's (scored by AUC, "
+                     "beside the ranking)"),
+        result_type=DetectionResult,
+        build_view=build_reference_detector_view,
+        lend=lend_reference_detector_view,
+        score=score_detection,
+        primary="auc",
+        columns=("auc", "detection_advantage"),
+        chance_note="AUC: chance is 0.5 (the two models' outputs cannot be told apart)",
         ranked=False,
     ),
 )}

@@ -15,7 +15,8 @@ from ppbench.scoring import WithheldTruth, score_attribute
 from ppbench.plugins.attacks.adversarial_classifier import AdversarialClassifier
 from ppbench.plugins.attacks.fixed_classifier import FixedClassifier
 from ppbench.plugins.attacks.linear_probe import LinearProbe
-from ppbench.plugins.metrics.distortion import Distortion, psnr, ssim
+from ppbench.image_quality import psnr, ssim
+from ppbench.plugins.metrics.distortion import Distortion
 from ppbench.plugins.metrics.fixed_utility import FixedUtility
 from ppbench.plugins.sanitizers.baseline import Blackout, Blur, Identity, Noise, Pixelate
 

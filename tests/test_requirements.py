@@ -172,7 +172,7 @@ def test_invalid_requirements_are_a_clear_error_naming_the_attack(requires, comp
         resolve_requirements(requires, has_aux=True, capabilities=(), attack="probe")
     assert complaint in str(error.value) and "'probe'" in str(error.value)
     if "unknown" in complaint:
-        assert "known: ['aux', 'discriminator', 'generator', 'oracle', 'raw_train', " in str(error.value)
+        assert "known: ['aux', 'discriminator', 'generator', 'honest_reference', 'oracle', 'raw_train', " in str(error.value)
 
 
 # --- registration and listing --------------------------------------------------------------------

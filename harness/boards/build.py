@@ -29,6 +29,7 @@ from .statistics import (ALPHA, SeedItems, attack_interval, student_t_interval, 
 
 FLOOR_FACT = "leakage_floor"
 WORST_KEY = ColumnKey(WORST_CASE, "", "advantage")
+RECONSTRUCTION_VALUES = ("psnr", "ssim")
 STUDENT_T = "Student-t over seeds"
 CELL_INTERVAL = "the cell's own"
 
@@ -120,7 +121,11 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
                                      f"{cell.plugin_label} {kind.primary}", cell.plugin, "leakage",
                                      "lower", cell.threat_model))
             continue
-        for value in (kind.primary, "accuracy"):
+        # Reconstructions (a reconstruction attack's, or a decoded payload's) are shown by their
+        # likeness too, when the plugin's cells stored it.
+        likeness = [value for value in RECONSTRUCTION_VALUES
+                    if ((ok["plugin_label"] == cell.plugin_label) & (ok["metric"] == value)).any()]
+        for value in (kind.primary, "accuracy", *likeness):
             short = {"advantage": "adv", "accuracy": "acc"}.get(value, value)
             attacks.append(Column(ColumnKey(ATTACK, cell.plugin_label, value),
                                   f"{cell.plugin_label} {short}", cell.plugin, "leakage", "lower",
@@ -201,7 +206,10 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
 
     figures: dict[tuple[str, ColumnKey], Figure] = {}
     summaries: list[RowSummary] = []
-    primary = {c.key.plugin: c for c in columns if c.key.kind == ATTACK and c.key.value != "accuracy"}
+    primary: dict[str, Column] = {}
+    for column in columns:  # each attack's first column is its scoring kind's primary figure
+        if column.key.kind == ATTACK:
+            primary.setdefault(column.key.plugin, column)
     separate = separate_threat_models()
     attack_labels = sorted(a for a, c in primary.items() if c.threat_model not in separate)
     apart = {model: sorted(a for a, c in primary.items() if c.threat_model == model)
