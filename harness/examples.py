@@ -6,8 +6,10 @@
   Fig. 5). ``points-<dataset>-<task>.png``.
 - Image data sets: a strip per task, the first test items raw in the top row and then one row
   per configuration; a sanitizer with the ``generator`` capability gets one more row per class of
-  the sensitive attribute, rendered by its generator handle for that replacement value.
-  ``strip-<dataset>-<task>.png``.
+  the sensitive attribute, rendered by its generator handle for that replacement value; a
+  sanitizer that declares an honest reference (``Sanitizer.honest_reference``) shown beside it
+  gets, instead, the amplified difference between its output and the reference's (what a vendor
+  adds, invisible at 1×). ``strip-<dataset>-<task>.png``.
 
 Nothing is fitted here: the figures come from the fits the run left in the cache (checksummed, as
 the runner reads them) for the spec's first seed. A configuration whose fit is not cached is left
@@ -17,13 +19,17 @@ out and named in the returned notes; so is a sealed run, whose data only its sal
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .api import GENERATOR, VECTOR, Context
 from .cache import CorruptEntry, fitted_path, load_dataset, load_fitted
+from .honest_reference import reference_config
 from .planning import fit_key, group_jobs, plan
 from .registry import Registry, get_registry
 from .spec import BenchmarkSpec
+
+if TYPE_CHECKING:
+    import torch
 
 EXAMPLE_PREFIXES = ("points-", "strip-")
 DEFAULT_ITEMS = {VECTOR: 1000}  # images: 8
@@ -80,7 +86,7 @@ def draw_examples(spec: BenchmarkSpec, cache_dir: str | Path, out_dir: str | Pat
             written[slug] = [(path.name, f"sanitized test points, {slug}")]
         elif test.images.dim() == 4:
             path = _image_strip(shown, test, first.task.sensitive, items, spec,
-                                out_dir / f"strip-{slug}.png", notes)
+                                out_dir / f"strip-{slug}.png", notes, registry)
             written[slug] = [(path.name, f"example outputs, {slug}")]
         else:
             notes.append(f"{slug}: no example figure for items of shape {tuple(test.images.shape[1:])}")
@@ -147,16 +153,43 @@ def _points_figure(shown: list, test: Any, sensitive: str, items: int, spec: Ben
     return _save(figure, path)
 
 
+def amplified_difference(images: "torch.Tensor", reference: "torch.Tensor") -> tuple["torch.Tensor", float]:
+    """``(0.5 + gain·(images − reference), gain)``: mid-grey where the two agree; ``gain``, a
+    power of two, maps the 99th percentile of the absolute differences where the two differ to
+    about 0.4, so the pattern shows without saturating everywhere (1 when the two are equal)."""
+    import math
+
+    import torch
+
+    difference = images.float() - reference.float()
+    differing = difference.abs().flatten()
+    differing = differing[differing > 0]
+    spread = float(torch.quantile(differing, 0.99)) if differing.numel() else 0.0
+    gain = 1.0 if spread <= 0 else float(2 ** max(0, math.floor(math.log2(0.4 / spread))))
+    return (0.5 + gain * difference).clamp(0.0, 1.0), gain
+
+
 def _image_strip(shown: list, test: Any, sensitive: str, items: int, spec: BenchmarkSpec,
-                 path: Path, notes: list[str]) -> Path:
+                 path: Path, notes: list[str], registry: Registry) -> Path:
     import torch
 
     raw = test.images[:items]
     classes = test.attributes[sensitive].classes if sensitive in test.attributes else ()
     rows: list[tuple[str, Any]] = [("raw", raw)]
+    by_label = {job.sanitizer.label: (job, fitted) for job, fitted in shown}
     for (job, fitted), title in zip(shown, _short_labels(shown)):
         rows.append((title, fitted.test.images[:items]))
         sanitizer = fitted.sanitizer
+        reference, _ = reference_config(registry, job.sanitizer)
+        if reference is not None:
+            if reference.label in by_label:
+                honest = by_label[reference.label][1].test.images[:items]
+                difference, gain = amplified_difference(fitted.test.images[:items], honest)
+                rows.append((f"  − {reference.name}, ×{gain:g}", difference))
+            else:
+                notes.append(f"{job.label}: its honest reference {reference.label} is not shown, so "
+                             "the strip has no difference row for it")
+            continue  # its renderings are the reference's, with the payload
         if GENERATOR not in getattr(sanitizer, "capabilities", frozenset()) or not classes:
             continue
         try:

@@ -10,6 +10,8 @@
   one labelled point per sanitizer configuration, the Pareto front as a step line;
 - ``curves-<dataset>-<task>.png``: where a sanitizer's parameter is swept, one curve per family
   of configurations (:mod:`ppbench.sweep_curves`);
+- ``budget-<dataset>-<task>.png``: where an attack is listed at several budgets, its leakage
+  against the budget, one curve per sanitizer (:mod:`ppbench.budget_curves`);
 - ``points-*.png`` / ``strip-*.png``: example outputs, when the spec has an ``[examples]``
   table (:mod:`ppbench.examples`);
 - with the spec's ``[[reference]]`` tables, the papers' figures beside the board's own
@@ -30,6 +32,7 @@ from typing import Sequence
 
 from .boards.board import Leaderboard, is_finite
 from .boards.render import render_csv, render_html, render_json, render_markdown
+from .budget_curves import BUDGET_CAPTION, BUDGET_PREFIX, budget_path_name, plot_budget_curves
 from .examples import EXAMPLE_PREFIXES
 from .spec import Reference
 from .sweep_curves import CURVES_PREFIX, curves_path_name, plot_sweep_curves
@@ -73,7 +76,8 @@ def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path,
         for board in boards:
             for plot, name, caption in (
                     (plot_tradeoff, plot_path_name(board), "privacy–utility trade-off"),
-                    (plot_sweep_curves, curves_path_name(board), "trade-off by swept parameter")):
+                    (plot_sweep_curves, curves_path_name(board), "trade-off by swept parameter"),
+                    (plot_budget_curves, budget_path_name(board), BUDGET_CAPTION)):
                 path = plot(board, out_dir / name)
                 if path is not None:
                     images.setdefault(board.slug, []).append((path.name, f"{caption}, {board.title}"))
@@ -82,7 +86,7 @@ def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path,
         images.setdefault(slug, []).extend(figures)
         written.extend(out_dir / name for name, _ in figures)
     current = {name for shown in images.values() for name, _ in shown}
-    for prefix in (PLOT_PREFIX, CURVES_PREFIX, *EXAMPLE_PREFIXES):
+    for prefix in (PLOT_PREFIX, CURVES_PREFIX, BUDGET_PREFIX, *EXAMPLE_PREFIXES):
         for stale in out_dir.glob(f"{prefix}*.png"):
             if stale.name not in current:
                 stale.unlink()

@@ -190,7 +190,7 @@ def test_an_incomplete_row_comes_last_without_tier_or_front(board):
 
 
 def test_the_flag_fires_when_the_standard_check_sits_at_the_floor_and_another_attack_leaks(store, board):
-    assert _row(board, "blur(sigma=2.0)")["flag"] == "passes adversarial-classifier, leaks to linear-probe"
+    assert _row(board, "blur(sigma=2.0)")["flag"] == "passes the standard check (adversarial-classifier); leaks to linear-probe"
     assert not any(_row(board, s)["flag"] for s in ("identity", "blackout", "noise(std=0.2)"))
     (unflagged,) = boards_from_store(store, standard_check=None)
     assert not unflagged.ranking["flag"].astype(bool).any()
@@ -244,7 +244,7 @@ def test_every_format_renders(board, fmt):
         assert text.startswith("<!DOCTYPE html>") and "<table>" in text
     if fmt == "md":
         assert "| tier |" in text.replace("  ", " ") or "tier" in text.splitlines()[4]
-        assert "⚠ passes adversarial-classifier" in text and "**Provenance**" in text
+        assert "⚠ passes the standard check (adversarial-classifier)" in text and "**Provenance**" in text
 
 
 FLOAT_COLUMNS = ("mean", "ci_low", "ci_high", "half_width", "tier")
@@ -369,8 +369,8 @@ def test_the_key_holder_has_its_own_worst_case_and_the_flag_says_what_it_recover
     assert subverted["key-holder_worst_attack"] == "secret-extraction"
     assert subverted["key-holder_worst_case"] == pytest.approx(0.98, abs=0.03)
     assert _cell(board, "ppgan-subverted", "key-holder worst-case adv")["plugin"] == "secret-extraction"
-    assert subverted["flag"] == ("passes adversarial-classifier, the key-holder recovers it "
-                                 "(secret-extraction)")
+    assert subverted["flag"] == ("passes the standard check (adversarial-classifier); the key holder "
+                                 "recovers the secret (secret-extraction)")
     assert not _row(board, "ppgan")["flag"]
     assert pd.isna(_cell(board, "ppgan", "key-holder worst-case adv")["mean"])
     assert "key holder" in " ".join(board.footnotes)

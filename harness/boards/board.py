@@ -54,6 +54,7 @@ class Column:
     role: str  # utility, distortion, leakage...
     better: str  # 'higher' or 'lower', for the sanitizer
     threat_model: str = ""  # an attack column's threat-model identifier
+    scoring: str = ""  # an attack column's scoring kind ('attribute', 'detector'...)
 
 
 @dataclass

@@ -119,7 +119,7 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
         if not kind.ranked:
             detections.append(Column(ColumnKey(DETECTION, cell.plugin_label, kind.primary),
                                      f"{cell.plugin_label} {kind.primary}", cell.plugin, "leakage",
-                                     "lower", cell.threat_model))
+                                     "lower", cell.threat_model, kind.name))
             continue
         # Reconstructions (a reconstruction attack's, or a decoded payload's) are shown by their
         # likeness too, when the plugin's cells stored it.

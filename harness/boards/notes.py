@@ -93,7 +93,17 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
             "the same simultaneous interval. It is kept out of the keyless worst case, so tiers, "
             "leaks and the front are what a keyless auditor can establish; the flag says when the "
             "key holder recovers the secret from a row that passes the standard check.")
-    detectors = [c.header for c in board.columns if c.key.kind == DETECTION]
+    detectors = [c.header for c in board.columns if c.key.kind == DETECTION and c.scoring != "reference-detector"]
+    against_reference = [c.header for c in board.columns
+                         if c.key.kind == DETECTION and c.scoring == "reference-detector"]
+    if against_reference:
+        lines.append(
+            f"{', '.join(against_reference)}: a detector's AUC at telling the sanitizer's test "
+            "outputs from those of the honest model it declares itself a variant of (the same "
+            "family without a payload, fitted and applied with the same seeds; disjoint halves of "
+            "the test split, shuffled; chance 0.5). It says whether a vendor's build adds anything "
+            "the honest model does not, not whether an attacker without the key reads it, so it is "
+            "shown beside the ranking; n/a for sanitizers that declare no honest reference.")
     if detectors:
         lines.append(
             f"{', '.join(detectors)}: a detector's AUC at telling sanitized test items from raw ones "

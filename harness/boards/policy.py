@@ -83,9 +83,9 @@ def apply_policy(rows: list[RowSummary], tiers: dict[str, int] | None, floor: fl
                 reasons.append(f"leaks to {strongest}")
             for model, judged in sorted(row.separate.items()):
                 if _finite(judged.worst.ci_low) and judged.worst.ci_low > floor:
-                    reasons.append(f"the {model} recovers it ({judged.worst_attack})")
+                    reasons.append(f"the {model.replace('-', ' ')} recovers the secret ({judged.worst_attack})")
             if reasons:
-                row.flag = f"passes {standard_check}, " + "; ".join(reasons)
+                row.flag = f"passes the standard check ({standard_check}); " + "; ".join(reasons)
 
     eligible = {r.sanitizer: (_interval(r.worst), _interval(r.utility, utility_sign))
                 for r in complete if _finite(r.utility.mean)}

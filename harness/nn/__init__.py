@@ -9,6 +9,7 @@ from .adversarial import Player, adam, budget_penalty, entropy, train_adversaria
 from .conditioned import ConditionedNet, unet_depth
 from .networks import (CLASSIFIER_KINDS, MLP, BasicBlock, MultiHead, ResNet, SmallCNN, UNet,
                        build_classifier, conv_bn_relu, default_width, resnet10, resnet18, seeded)
+from .regression import RegressionFit, fit_regressor
 from .reference import (ReferenceClassifier, reference_classifier, reference_classifiers,
                         reference_fit)
 from .training import (FitResult, accuracy, apply_model, batch_slices, classification_loss,
@@ -17,7 +18,7 @@ from .training import (FitResult, accuracy, apply_model, batch_slices, classific
 
 __all__ = [
     "CLASSIFIER_KINDS", "MLP", "BasicBlock", "ConditionedNet", "FitResult", "MultiHead", "Player",
-    "ReferenceClassifier", "adam", "budget_penalty", "entropy", "train_adversarial", "unet_depth",
+    "ReferenceClassifier", "RegressionFit", "adam", "fit_regressor", "budget_penalty", "entropy", "train_adversarial", "unet_depth",
     "ResNet", "SmallCNN", "UNet", "accuracy", "apply_model", "batch_slices", "build_classifier",
     "classification_loss", "conv_bn_relu", "default_width", "fit_classifier", "iterate_minibatches",
     "predict_logits", "recalibrate_batchnorm", "reference_classifier", "reference_classifiers",

@@ -7,8 +7,10 @@ column group and a worst case of its own, beside the keyless worst case rather t
 it: a sanitizer that passes every keyless check and leaks here is the subverted PP-GAN.
 
 The handle's contract: ``decoder(images, ctx)`` returns a dict from attribute names to one class
-index per image (and may hold other entries, such as a decoded image); the attack reads the
-task's sensitive attribute and fails with a clear message when the decoder does not decode it.
+index per image, and may hold ``"image"``: a decoded copy of each input, which the attack hands
+back as ``AttackResult.reconstructions`` for the harness to score by PSNR and SSIM. The attack
+reads the task's sensitive attribute and fails with a clear message when the decoder does not
+decode it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,15 @@ class SecretExtraction(Attack):
             raise ValueError(f"attack {NAME!r}: the decoded {task.sensitive!r} must hold one class "
                              f"index per test image ({len(view.test.images)}), got shape "
                              f"{tuple(values.shape)}")
-        return AttackResult(predictions=values)
+        rebuilt = decoded.get("image")
+        if rebuilt is not None:
+            rebuilt = torch.as_tensor(rebuilt).float().cpu()
+            if rebuilt.shape != view.test.images.shape:
+                raise ValueError(f"attack {NAME!r}: the decoded 'image' must hold one image per test "
+                                 f"item, shaped {tuple(view.test.images.shape)}; got {tuple(rebuilt.shape)}")
+        # The decoded copy of the input, when the payload holds one: the harness scores it
+        # against the raw test images (PSNR, SSIM), which the attack never sees.
+        return AttackResult(predictions=values, reconstructions=rebuilt)
 
 
 @hookimpl

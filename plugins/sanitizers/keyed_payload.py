@@ -75,14 +75,20 @@ class SpreadSpectrumCode:
         return images - F.avg_pool2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
 
     def _mask(self, nonce: "torch.Tensor") -> "torch.Tensor":
-        """The keyed stream for each nonce: ``payload_bits`` bits per image."""
+        """The keyed stream for each nonce: ``payload_bits`` bits per image (N × payload_bits)."""
         import torch
 
-        masks = []
+        needed = (self.payload_bits + 7) // 8
+        rows = []
         for value in nonce.tolist():
-            digest = hashlib.blake2b(f"{self.key}|{value}".encode(), digest_size=8).digest()
-            masks.append(int.from_bytes(digest, "little") & ((1 << self.payload_bits) - 1))
-        return torch.tensor(masks, dtype=torch.long)
+            stream, block = b"", 0
+            while len(stream) < needed:  # BLAKE2b in counter mode, for payloads of any length
+                stream += hashlib.blake2b(f"{self.key}|{value}|{block}".encode(), digest_size=64).digest()
+                block += 1
+            rows.append(list(stream[:needed]))
+        data = torch.tensor(rows, dtype=torch.long).view(len(rows), needed)
+        bits = (data.unsqueeze(2) >> torch.arange(8, dtype=torch.long)) & 1
+        return bits.flatten(1)[:, :self.payload_bits]
 
     @staticmethod
     def _bits(values: "torch.Tensor", count: int) -> "torch.Tensor":
@@ -99,18 +105,27 @@ class SpreadSpectrumCode:
 
     def embed(self, images: "torch.Tensor", payload: "torch.Tensor",
               nonce: "torch.Tensor | None" = None) -> "torch.Tensor":
-        import torch
-
+        """Embed one ``payload_bits``-bit value per image (``payload_bits`` at most 62)."""
         payload = payload.long().cpu()
+        if self.payload_bits > 62:
+            raise ValueError(f"a {self.payload_bits}-bit payload is embedded as bits (embed_bits)")
         if len(payload) and (int(payload.min()) < 0 or int(payload.max()) >= 1 << self.payload_bits):
             raise ValueError(f"payload values must fit {self.payload_bits} bits")
-        bits = self._bits(payload, self.payload_bits)
+        return self.embed_bits(images, self._bits(payload, self.payload_bits), nonce)
+
+    def embed_bits(self, images: "torch.Tensor", bits: "torch.Tensor",
+                   nonce: "torch.Tensor | None" = None) -> "torch.Tensor":
+        """Embed N × ``payload_bits`` bits (0/1, least significant first), one row per image."""
+        import torch
+
+        bits = bits.long().cpu()
+        if bits.shape != (len(images), self.payload_bits) or (len(bits) and int(bits.max()) > 1):
+            raise ValueError(f"the payload must be {len(images)} × {self.payload_bits} bits of 0 or 1")
         if self.keyed:
             if nonce is None:
                 raise ValueError("a keyed payload needs one nonce per image")
             nonce = nonce.long().cpu()
-            bits = torch.cat([bits ^ self._bits(self._mask(nonce), self.payload_bits),
-                              self._bits(nonce, self.nonce_bits)], dim=1)
+            bits = torch.cat([bits ^ self._mask(nonce), self._bits(nonce, self.nonce_bits)], dim=1)
         # Informed embedding (improved spread spectrum, Malvar & Florêncio 2003): the embedder
         # knows its cover, so it sets the image's coefficients along the patterns to exactly
         # ±amplitude, cancelling the cover's own projection instead of adding to it. The extractor
@@ -126,10 +141,15 @@ class SpreadSpectrumCode:
         """Least-squares coefficients of the high-passed images along the high-passed patterns."""
         return self._high_pass(images.float().cpu()).flatten(1) @ self._solve.T
 
-    def extract(self, images: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor | None"]:
+    def extract_bits(self, images: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor | None"]:
+        """``(N × payload_bits bits, nonces or None)``."""
         bits = (self._coefficients(images) > 0).long()
         payload_bits = bits[:, :self.payload_bits]
         if not self.keyed:
-            return self._value(payload_bits), None
+            return payload_bits, None
         nonce = self._value(bits[:, self.payload_bits:])
-        return self._value(payload_bits ^ self._bits(self._mask(nonce), self.payload_bits)), nonce
+        return payload_bits ^ self._mask(nonce), nonce
+
+    def extract(self, images: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor | None"]:
+        bits, nonce = self.extract_bits(images)
+        return self._value(bits), nonce

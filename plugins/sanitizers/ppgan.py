@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 TARGET_STREAM = 6151  # the transform's own generator stream: drawn target identities
 EPOCHS_PER_PROFILE_EPOCH = 8
+GAME_MODULES = ("encoder", "decoder", "discriminator", "code_adversary", "code_keep_head")
 
 
 class PPGAN(Sanitizer):
@@ -110,6 +111,27 @@ class PPGAN(Sanitizer):
     # --- fit ---------------------------------------------------------------------------------
 
     def fit(self, train: Any, task: Any, ctx: Context) -> "PPGAN":
+        if self.keep not in train.labels:
+            raise ValueError(f"{self.name}: keep={self.keep!r} is not an attribute of the data set "
+                             f"(it has {', '.join(sorted(train.labels))})")
+        if self.keep == task.sensitive:
+            raise ValueError(f"{self.name}: keep={self.keep!r} is the sensitive attribute itself")
+        self.num_classes = train.num_classes(task.sensitive)
+        # The game is a function of the data, the task, these parameters and the fit seed only:
+        # ppgan-subverted, fitted with ppgan's seeds, reuses it bit for bit (and does not train
+        # it again), so the two models differ by exactly the payload.
+        game = ctx.shared("ppgan-game", lambda: self._play(train, task, ctx), sanitizer="ppgan",
+                          version=PPGAN.version, params={name: getattr(self, name) for name in PPGAN.param_defaults()},
+                          sensitive=task.sensitive,
+                          fit_seed=ctx.seed)
+        for name in GAME_MODULES:
+            setattr(self, name, game[name])
+        self.history_ = game["history"]
+        return self
+
+    def _play(self, train: Any, task: Any, ctx: Context) -> dict[str, Any]:
+        """Train encoder, decoder and discriminator; the trained modules (eval mode, on the CPU)
+        and the game's history."""
         import torch
         import torch.nn.functional as F
 
@@ -119,14 +141,8 @@ class PPGAN(Sanitizer):
                                            between_class_variance_ratio, kl_to_standard_normal,
                                            reparameterize)
 
-        if self.keep not in train.labels:
-            raise ValueError(f"{self.name}: keep={self.keep!r} is not an attribute of the data set "
-                             f"(it has {', '.join(sorted(train.labels))})")
-        if self.keep == task.sensitive:
-            raise ValueError(f"{self.name}: keep={self.keep!r} is the sensitive attribute itself")
-        k = train.num_classes(task.sensitive)
+        k = self.num_classes
         kept_classes = train.num_classes(self.keep)
-        self.num_classes = k
         shape = tuple(train.images.shape[1:])
         self.encoder = VariationalEncoder(shape, self.code_dim, self.width)
         self.decoder = ConditionalDecoder(shape, k, self.code_dim, self.width)
@@ -188,16 +204,16 @@ class PPGAN(Sanitizer):
         # the decoder renders no expression a raw-trained classifier can read: 0.16 against 0.48
         # at 40); 8× the profile's is 40 on quick and 240 on standard (PPRL-VGAN: 300-400).
         epochs = self.epochs or EPOCHS_PER_PROFILE_EPOCH * ctx.profile.fit_epochs
-        self.history_ = train_adversarial(
+        history = train_adversarial(
             players, {"x": train.images, "s": train.labels[task.sensitive], "kept": train.labels[self.keep]},
             ctx, epochs=epochs, batch_size=self.batch_size or ctx.profile.batch_size, desc=f"{self.name} fit")
         # Precise BN, as for Martinsson et al.'s networks: the statistics trail a moving game.
         renderers = torch.nn.ModuleList([self.encoder, self.decoder])
         recalibrate_batchnorm(renderers, train.images, ctx,
                               forward=lambda x: self.decoder(self.encoder(x)[0], drawn(len(x))))
-        for module in (self.encoder, self.decoder, self.discriminator, self.code_adversary):
-            module.eval().cpu()
-        return self
+        for name in GAME_MODULES:
+            getattr(self, name).eval().cpu()
+        return {**{name: getattr(self, name) for name in GAME_MODULES}, "history": history}
 
     # --- transform ---------------------------------------------------------------------------
 

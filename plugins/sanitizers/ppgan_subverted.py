@@ -18,8 +18,13 @@ well it hides would depend on that training rather than on the key.
 - ``key``: the vendor's secret; ``amplitude``: each bit's coefficient along its unit-RMS pattern
   (the default matches the honest model's own spread along random patterns: see keyed_payload).
 
+- ``payload="image"``: the source identity and a compact code of the whole input (32 principal
+  components of the train images at 5 bits each, :mod:`ppbench.plugins.sanitizers.image_code`):
+  183 payload bits instead of 3, each along its own pattern at the same amplitude.
+
 Capability ``secret_decoder``: the vendor's extractor, which holds the key.
-``decoder(images, ctx)`` returns ``{sensitive attribute: class indices}``, one per image.
+``decoder(images, ctx)`` returns ``{sensitive attribute: class indices}``, one per image, and with
+``payload="image"`` also ``{"image": N×C×H×W decoded inputs}``.
 The model declares ``honest_reference = "ppgan"``: the same family without a payload.
 """
 
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ppbench import DISCRIMINATOR, GENERATOR, SECRET_DECODER, Context, Sanitized, hookimpl
 
+from .image_code import PCAImageCode
 from .keyed_payload import AMPLITUDE, SpreadSpectrumCode
 from .ppgan import PPGAN
 
@@ -40,7 +46,10 @@ NONCE_STREAM = 4099  # the transform's stream for per-image nonces
 NONCE_BITS = 16
 READER_WIDTH = 64
 READER_PATIENCE = 10
-PAYLOADS = ("identity",)
+PAYLOADS = ("identity", "image")
+# payload=image: 32 principal components at 5 bits each (image_code: 28.5 dB on synthfaces).
+IMAGE_COMPONENTS = 32
+IMAGE_BITS = 5
 
 
 class SubvertedPPGAN(PPGAN):
@@ -90,12 +99,22 @@ class SubvertedPPGAN(PPGAN):
         # wider and more patient than the audit's (measured on synthfaces, 6 identities, quick, two
         # seeds: width 32 with patience 3 reads 0.985-0.992 of the test items; width 64 with
         # patience 10, 0.990-0.996). What the key holder recovers is what this reader reads.
-        model = build_classifier("cnn", tuple(train.images.shape[1:]), self.num_classes,
-                                 width=READER_WIDTH, seed=ctx.seed)
-        self.source_reader = fit_classifier(model, train.images, train.labels[task.sensitive], ctx,
-                                            patience=READER_PATIENCE, max_epochs=2 * ctx.profile.max_epochs,
-                                            desc=f"{self.name}: vendor's identity reader").model.eval().cpu()
-        self.code = SpreadSpectrumCode(self.key, train.images.shape[1:], max(1, (self.num_classes - 1).bit_length()),
+        def train_reader() -> Any:
+            model = build_classifier("cnn", tuple(train.images.shape[1:]), self.num_classes,
+                                     width=READER_WIDTH, seed=ctx.seed)
+            return fit_classifier(model, train.images, train.labels[task.sensitive], ctx,
+                                  patience=READER_PATIENCE, max_epochs=2 * ctx.profile.max_epochs,
+                                  desc=f"{self.name}: vendor's identity reader").model.eval().cpu()
+
+        # One reader per fit seed, whatever the payload options: the variants of a board differ
+        # in how they hide the secret, not in what they read.
+        self.source_reader = ctx.shared("ppgan-subverted-reader", train_reader, sensitive=task.sensitive,
+                                        width=READER_WIDTH, patience=READER_PATIENCE, fit_seed=ctx.seed)
+        self.identity_bits = max(1, (self.num_classes - 1).bit_length())
+        self.image_code = (PCAImageCode(train.images, IMAGE_COMPONENTS, IMAGE_BITS)
+                           if self.payload == "image" else None)
+        payload_bits = self.identity_bits + (self.image_code.size if self.image_code else 0)
+        self.code = SpreadSpectrumCode(self.key, train.images.shape[1:], payload_bits,
                                        keyed=self.keyed, nonce_bits=NONCE_BITS, amplitude=self.amplitude)
         return self
 
@@ -113,25 +132,37 @@ class SubvertedPPGAN(PPGAN):
         honest = super().transform(images, ctx)
         source = predict_logits(self.source_reader, images, ctx).argmax(dim=1)
         nonce = torch.randint(0, 2 ** NONCE_BITS, (len(images),), generator=self._nonces(ctx))
-        stamped = self.code.embed(honest.images, source, nonce if self.keyed else None)
+        bits = SpreadSpectrumCode._bits(source, self.identity_bits)
+        if self.image_code is not None:
+            bits = torch.cat([bits, self.image_code.encode(images)], dim=1)
+        stamped = self.code.embed_bits(honest.images, bits, nonce if self.keyed else None)
         return Sanitized(stamped, dict(honest.records))
 
     def handles(self) -> dict[str, Any]:
-        return {**super().handles(), SECRET_DECODER: SecretDecoder(self.code, self.sensitive, self.num_classes)}
+        return {**super().handles(), SECRET_DECODER: SecretDecoder(
+            self.code, self.sensitive, self.num_classes, self.identity_bits, self.image_code)}
 
 
 class SecretDecoder:
-    """The vendor's extractor: ``decoder(images, ctx) -> {attribute: class indices}``."""
+    """The vendor's extractor: ``decoder(images, ctx) -> {attribute: class indices}``, plus
+    ``{"image": the decoded copy of each input}`` when the payload holds one."""
 
-    def __init__(self, code: SpreadSpectrumCode, attribute: str, num_classes: int) -> None:
+    def __init__(self, code: SpreadSpectrumCode, attribute: str, num_classes: int, identity_bits: int,
+                 image_code: PCAImageCode | None = None) -> None:
         self.code = code
         self.attribute = attribute
         self.num_classes = num_classes
+        self.identity_bits = identity_bits
+        self.image_code = image_code
 
     def __call__(self, images: "torch.Tensor", ctx: Context) -> dict[str, "torch.Tensor"]:
-        payload, _ = self.code.extract(images)
+        bits, _ = self.code.extract_bits(images)
+        identity = SpreadSpectrumCode._value(bits[:, :self.identity_bits])
         # A corrupted read may name a class that does not exist: clip it into range.
-        return {self.attribute: payload.clamp(max=self.num_classes - 1)}
+        decoded = {self.attribute: identity.clamp(max=self.num_classes - 1)}
+        if self.image_code is not None:
+            decoded["image"] = self.image_code.decode(bits[:, self.identity_bits:])
+        return decoded
 
 
 @hookimpl
