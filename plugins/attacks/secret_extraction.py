@@ -24,7 +24,7 @@ class SecretExtraction(Attack):
     """Decodes the sensitive attribute from each sanitized test image with the vendor's key."""
 
     name = NAME
-    version = "1"
+    version = "2"
     description = ("The vendor's extractor (secret_decoder) reads the payload hidden in each "
                    "sanitized test image: what the key holder recovers.")
     requires = frozenset({SECRET_DECODER})

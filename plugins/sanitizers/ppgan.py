@@ -58,7 +58,7 @@ class PPGAN(Sanitizer):
     expression (PPRL-VGAN)."""
 
     name = "ppgan"
-    version = "1"
+    version = "2"
     description = __doc__
     capabilities = frozenset({GENERATOR, DISCRIMINATOR})
     inputs = frozenset({IMAGE})

@@ -57,7 +57,7 @@ class SubvertedPPGAN(PPGAN):
     (Liu, Tan and Garg 2021)."""
 
     name = "ppgan-subverted"
-    version = "1"
+    version = "2"
     description = __doc__
     capabilities = frozenset({GENERATOR, DISCRIMINATOR, SECRET_DECODER})
     honest_reference = "ppgan"
