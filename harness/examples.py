@@ -94,13 +94,17 @@ def draw_examples(spec: BenchmarkSpec, cache_dir: str | Path, out_dir: str | Pat
 
 
 def _short_labels(shown: list) -> list[str]:
-    """Each configuration's name and the parameters that differ among those shown."""
+    """Each configuration's name and the parameters that differ among the shown configurations
+    of the same sanitizer (a vendor's build lists its honest model's parameters too: those say
+    nothing here)."""
     params = [dict(job.sanitizer.params) for job, _ in shown]
-    varying = sorted({key for p in params for key in p if len({repr(q.get(key)) for q in params}) > 1})
+    names = [job.sanitizer.name for job, _ in shown]
     labels = []
-    for (job, _), p in zip(shown, params):
-        inner = ",".join(f"{key}={p[key]}" for key in varying if key in p)
-        labels.append(f"{job.sanitizer.name}({inner})" if inner else job.sanitizer.name)
+    for name, p in zip(names, params):
+        siblings = [q for other, q in zip(names, params) if other == name]
+        varying = sorted(key for key in p if len({repr(q.get(key)) for q in siblings}) > 1)
+        inner = ",".join(f"{key}={p[key]}" for key in varying)
+        labels.append(f"{name}({inner})" if inner else name)
     return labels
 
 
@@ -185,7 +189,7 @@ def _image_strip(shown: list, test: Any, sensitive: str, items: int, spec: Bench
             if reference.label in by_label:
                 honest = by_label[reference.label][1].test.images[:items]
                 difference, gain = amplified_difference(fitted.test.images[:items], honest)
-                rows.append((f"  − {reference.name}, ×{gain:g}", difference))
+                rows.append((f"  {title} − {reference.name}, ×{gain:g}", difference))
             else:
                 notes.append(f"{job.label}: its honest reference {reference.label} is not shown, so "
                              "the strip has no difference row for it")

@@ -334,6 +334,12 @@ KEY_ACCURACY = {  # (sanitizer label, attack) -> planted accuracy
     ("ppgan", STANDARD): 0.50, ("ppgan", "linear-probe"): 0.51,
     ("ppgan-subverted", STANDARD): 0.50, ("ppgan-subverted", "linear-probe"): 0.51,
     ("ppgan-subverted", "secret-extraction"): 0.99,
+    # The audit reads a small leak (the honest model's), the key holder everything.
+    ("leaky-vendor", STANDARD): 0.62, ("leaky-vendor", "linear-probe"): 0.60,
+    ("leaky-vendor", "secret-extraction"): 0.99,
+    # A naive payload: the keyless attacks read it as well as the key holder does.
+    ("naive-vendor", STANDARD): 0.985, ("naive-vendor", "linear-probe"): 0.98,
+    ("naive-vendor", "secret-extraction"): 0.99,
 }
 
 
@@ -369,9 +375,16 @@ def test_the_key_holder_has_its_own_worst_case_and_the_flag_says_what_it_recover
     assert subverted["key-holder_worst_attack"] == "secret-extraction"
     assert subverted["key-holder_worst_case"] == pytest.approx(0.98, abs=0.03)
     assert _cell(board, "ppgan-subverted", "key-holder worst-case adv")["plugin"] == "secret-extraction"
-    assert subverted["flag"] == ("passes the standard check (adversarial-classifier); the key holder "
-                                 "recovers the secret (secret-extraction)")
+    assert subverted["flag"].startswith("passes the standard check (adversarial-classifier); the key "
+                                        "holder recovers the secret (secret-extraction, 0.9")
     assert not _row(board, "ppgan")["flag"]
     assert pd.isna(_cell(board, "ppgan", "key-holder worst-case adv")["mean"])
     assert "key holder" in " ".join(board.footnotes)
     assert "key-holder worst-case adv" in render([board], "md")
+
+
+def test_the_flag_fires_when_the_key_holder_reads_far_more_than_the_keyless_audit(key_holder_board):
+    leaky = _row(key_holder_board, "leaky-vendor")
+    assert leaky["leaks"]  # the audit does see a leak, just not the size of it
+    assert leaky["flag"].startswith("keyless attacks read at most 0.2") and "key holder recovers" in leaky["flag"]
+    assert not _row(key_holder_board, "naive-vendor")["flag"]  # caught by the keyless attacks

@@ -11,7 +11,7 @@ from ppbench.registry import build_registry, describe, get_registry
 BUILT_IN_SANITIZERS = {"identity", "blackout", "blur", "pixelate", "noise", "filter-generator", "gap-filter",
                        "generator-only", "ppgan", "ppgan-subverted"}
 BUILT_IN_ATTACKS = {"adversarial-classifier", "fixed-classifier", "linear-probe", "real-fake", "residual-probe",
-                    "secret-extraction"}
+                    "secret-extraction", "stego-detector", "reconstruction"}
 
 
 def test_built_ins_register_through_the_ppbench_distribution():

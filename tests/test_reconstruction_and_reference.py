@@ -144,3 +144,30 @@ def test_the_amplified_difference_is_grey_where_the_models_agree():
     difference, gain = amplified_difference(stamped, reference)
     assert gain >= 64 and torch.allclose(difference[:, :, 1:, 1:], torch.full_like(difference[:, :, 1:, 1:], 0.5))
     assert amplified_difference(reference, reference)[1] == 1.0
+
+
+def test_a_vendor_is_fitted_with_its_honest_references_seeds_and_compared_with_it(testkit, tmp_path):
+    """The harness configures the reference from the vendor's parameters, fits both with the same
+    seeds (the honest veils agree to the bit) and hands a reference-detector both outputs; a
+    sanitizer without a usable reference gets n/a with the reason."""
+    from ppbench.runner import RunOptions, run
+    from ppbench.spec import spec_from_dict
+    from ppbench.store import ResultStore
+
+    spec = spec_from_dict({
+        "benchmark": {"name": "vendor", "tasks": ["secret"], "seeds": 2},
+        "dataset": {"name": "tiny"},
+        "sanitizers": [{"name": "seeded-veil", "amount": 0.1}, {"name": "stamped-veil", "amount": 0.1},
+                       {"name": "dangling-vendor"}],
+        "attacks": [{"name": "reference-gap"}],
+    }, "vendor.toml")
+    run(spec, RunOptions(store=str(tmp_path / "r.db"), cache_dir=str(tmp_path / "cache")))
+    frame = ResultStore(tmp_path / "r.db").frame()
+    vendor = frame[frame["sanitizer"] == "stamped-veil"]
+    assert (vendor["status"] == "ok").all(), vendor["error"].unique()
+    values = vendor.groupby("metric")["value"].max()
+    assert values["diag:paired_difference"] == 0.0, values
+    assert values["auc"] > 0.95, values
+    errors = frame.drop_duplicates("sanitizer").set_index("sanitizer")["error"]
+    assert "declares no honest reference" in errors["seeded-veil"]
+    assert "'no-such-sanitizer', which is not registered" in errors["dangling-vendor"]

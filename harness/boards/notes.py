@@ -130,8 +130,10 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
     if board.standard_check:
         lines.append(f"⚠ {FLAG}: the standard check ({board.standard_check}) is consistent with the "
                      "floor (its interval reaches down to it) while another attack's simultaneous "
-                     "interval lies wholly above it, or the key holder's worst case does: the row "
-                     "passes the usual audit and leaks.")
+                     "interval lies wholly above it, or the key holder's worst case does; or the key "
+                     "holder's worst case lies wholly above the keyless worst case's interval "
+                     "(what a keyless audit reads understates the leak): the row passes the usual "
+                     "audit and leaks.")
     if board.ranking["incomplete"].any():
         lines.append("* incomplete: an attack failed (or has not run) on this row, so its worst case "
                      "covers only the attacks that ran and is a lower bound. Such rows come after "

@@ -13,8 +13,11 @@ Every decision is made on intervals, never on point estimates alone:
   does (:func:`~ppbench.boards.statistics.pareto_marks`);
 - **flag**: the standard check named by the benchmark spec is consistent with the floor (its
   interval reaches down to it), while another attack's simultaneous interval lies wholly above it,
-  or the worst case of a threat model judged apart (the key holder of a subverted sanitizer) does.
-  That is the case ppbench exists for: a sanitizer that passes the usual check and leaks;
+  or the worst case of a threat model judged apart (the key holder of a subverted sanitizer) does;
+  or that worst case lies wholly above the keyless worst case's interval, whatever the standard
+  check says (the subverted PP-GAN's audit shows its honest model's small leak, its key holder
+  reads everything). That is the case ppbench exists for: a sanitizer that passes the usual
+  audit and leaks;
 - a threat model judged apart (``ThreatModel.separate``: the key holder) has its own worst case;
   it is not merged into the keyless worst case, so tiers, leaks and the front are the keyless
   ones, and the flag says what the key holder recovers;
@@ -55,6 +58,39 @@ def _finite(value: float) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def _flag(row: RowSummary, floor: float, standard_check: str | None) -> str:
+    """Why the usual audit understates the row's leakage, or ''.
+
+    The standard check passes (its interval reaches down to the floor) while another keyless
+    attack, or a threat model judged apart, lies wholly above the floor; or a threat model judged
+    apart lies wholly above the keyless worst case, whatever the standard check says: a vendor's
+    build whose keyless audit shows the honest model's small leak while the key holder reads
+    everything is the case ppbench exists for, and its honest model's own leak does not excuse it.
+    """
+    passes = bool(standard_check and row.standard is not None and _finite(row.standard.ci_low)
+                  and row.standard.ci_low <= floor)
+    reasons = []
+    if passes:
+        above = [a for a, f in row.per_attack.items()
+                 if a != standard_check and _finite(f.ci_low) and f.ci_low > floor]
+        if above:
+            strongest = max(above, key=lambda a: (row.per_attack[a].mean, a))
+            reasons.append(f"leaks to {strongest}")
+    for model, judged in sorted(row.separate.items()):
+        if not (_finite(judged.worst.ci_low) and judged.worst.ci_low > floor):
+            continue
+        over_audit = _finite(row.worst.ci_high) and judged.worst.ci_low > row.worst.ci_high
+        if passes or over_audit:
+            reasons.append(f"the {model.replace('-', ' ')} recovers the secret ({judged.worst_attack}, "
+                           f"{judged.worst.mean:.2f})")
+    if not reasons:
+        return ""
+    if passes:
+        return f"passes the standard check ({standard_check}); " + "; ".join(reasons)
+    return (f"keyless attacks read at most {row.worst.mean:.2f} ({row.worst_attack}); "
+            + "; ".join(reasons))
+
+
 def _interval(figure: Figure, sign: float = 1.0) -> Interval:
     low, high = sign * figure.ci_low, sign * figure.ci_high
     return Interval(sign * figure.mean, min(low, high), max(low, high), figure.interval)
@@ -73,19 +109,7 @@ def apply_policy(rows: list[RowSummary], tiers: dict[str, int] | None, floor: fl
             row.leaks = row.worst.ci_low > floor
         elif _finite(row.worst.mean):
             row.leaks = None  # no interval: the board cannot say
-        if standard_check and row.standard is not None and _finite(row.standard.ci_low) \
-                and row.standard.ci_low <= floor:
-            reasons = []
-            above = [a for a, f in row.per_attack.items()
-                     if a != standard_check and _finite(f.ci_low) and f.ci_low > floor]
-            if above:
-                strongest = max(above, key=lambda a: (row.per_attack[a].mean, a))
-                reasons.append(f"leaks to {strongest}")
-            for model, judged in sorted(row.separate.items()):
-                if _finite(judged.worst.ci_low) and judged.worst.ci_low > floor:
-                    reasons.append(f"the {model.replace('-', ' ')} recovers the secret ({judged.worst_attack})")
-            if reasons:
-                row.flag = f"passes the standard check ({standard_check}); " + "; ".join(reasons)
+        row.flag = _flag(row, floor, standard_check)
 
     eligible = {r.sanitizer: (_interval(r.worst), _interval(r.utility, utility_sign))
                 for r in complete if _finite(r.utility.mean)}

@@ -28,6 +28,12 @@ regression's accuracy at the source identity, chance 1/6):
 - ``code_keep_weight``: a linear reader of the kept attribute trained with the encoder, so that
   removing the identity does not take the expression with it.
 
+Cost on the CPU (quick profile, synthfaces with 6 identities, 40 epochs, one fit per core of a
+2-core machine while the other core ran attacks): the game takes 3.5 minutes per fit (three
+seeds of the published board: 3.5, 3.1 and 3.4 minutes by the cache's timestamps), well inside
+the profile's 15-minute cell limit; ``ppgan-subverted`` reuses it through ``ctx.shared`` and adds
+1.2 minutes for the vendor's identity reader.
+
 At transform time the code is the encoder's mean (the output does not depend on the VAE's
 sampling noise), and the drawn target is recorded per item (``Sanitized.records["replacement"]``):
 metrics such as a fool rate read it, attacks never see it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ppbench import (DISCRIMINATOR, Attack, AttackResult, DatasetSpec, DatasetSplits, MetricValue,
+from ppbench import (DISCRIMINATOR, HONEST_REFERENCE, Attack, DetectionResult, AttackResult, DatasetSpec, DatasetSplits, MetricValue,
                      Sanitizer, Task, UtilityMetric, hookimpl)
 from ppbench.testing import TOY_ATTRIBUTES, toy_splits
 
@@ -175,6 +175,64 @@ class SeedEcho(Attack):
         return AttackResult(torch.randint(0, 2, (len(view.test),), generator=ctx.generator()))
 
 
+# --- an honest model, a vendor's build of it, and a detector comparing the two ------------------
+
+
+class SeededVeil(Sanitizer):
+    """Adds a faint fixed pattern drawn from the fit seed: two fits agree only with equal seeds."""
+
+    name = "seeded-veil"
+
+    def __init__(self, amount: float = 0.05):
+        self.amount = amount
+
+    def fit(self, train, task, ctx):
+        import torch
+
+        self.veil = self.amount * torch.rand(train.images.shape[1:], generator=ctx.generator())
+        return self
+
+    def transform(self, images, ctx):
+        return (images + self.veil).clamp(0, 1)
+
+
+class StampedVeil(SeededVeil):
+    """The vendor's build: the honest veil, plus a stamp in one pixel."""
+
+    name = "stamped-veil"
+    honest_reference = "seeded-veil"
+
+    def __init__(self, amount: float = 0.05, stamp: float = 0.3):
+        super().__init__(amount)
+        self.stamp = stamp
+
+    def transform(self, images, ctx):
+        out = super().transform(images, ctx)
+        out[:, 2, 0, 0] = self.stamp
+        return out
+
+
+class DanglingVendor(SeededVeil):
+    name = "dangling-vendor"
+    honest_reference = "no-such-sanitizer"
+
+
+class ReferenceGap(Attack):
+    """Scores candidates by their stamp pixel's nearness to the stamp; reports how far the pairs
+    differ elsewhere."""
+
+    name = "reference-gap"
+    kind = "reference-detector"
+    requires = frozenset({HONEST_REFERENCE})
+    threat_model = "reference-distinguisher"
+
+    def run(self, view, task, ctx):
+        difference = (view.suspect.images - view.reference.images).abs()
+        difference[:, 2, 0, 0] = 0
+        return DetectionResult(scores=-(view.candidates[:, 2, 0, 0] - 0.3).abs(),
+                               diagnostics={"paired_difference": float(difference.max())})
+
+
 # --- a metric ------------------------------------------------------------------------------------
 
 
@@ -194,14 +252,15 @@ def ppbench_register_datasets(register):
 
 @hookimpl
 def ppbench_register_sanitizers(register):
-    for cls in (Darken, CrashingSanitizer, ShapeChanger, NaNSanitizer, ExposesDiscriminator):
+    for cls in (Darken, CrashingSanitizer, ShapeChanger, NaNSanitizer, ExposesDiscriminator,
+                SeededVeil, StampedVeil, DanglingVendor):
         register(cls)
 
 
 @hookimpl
 def ppbench_register_attacks(register):
     for cls in (ThresholdAttack, CrashingAttack, NaNAttack, WrongLengthAttack, SleepyAttack,
-                DiscriminatorAttack, SeedEcho):
+                DiscriminatorAttack, SeedEcho, ReferenceGap):
         register(cls)
 
 
