@@ -29,8 +29,8 @@ regression's accuracy at the source identity, chance 1/6):
   removing the identity does not take the expression with it.
 
 Cost on the CPU (quick profile, synthfaces with 6 identities, 40 epochs, one fit per core of a
-2-core machine while the other core ran attacks): the game takes 3.5 minutes per fit (three
-seeds of the published board: 3.5, 3.1 and 3.4 minutes by the cache's timestamps), well inside
+2-core machine while the other core ran attacks): the game takes 3.5 minutes per fit (seed 0 of
+the published board, from its cache's timestamps; 3.3 in an earlier run of it), well inside
 the profile's 15-minute cell limit; ``ppgan-subverted`` reuses it through ``ctx.shared`` and adds
 1.2 minutes for the vendor's identity reader.
 
