@@ -62,6 +62,13 @@ class PluginContractError(ValueError):
     """A plugin broke the contract (bad parameters, wrong output shape, non-finite values...)."""
 
 
+class NotApplicable(Exception):
+    """Raised by an attack or a metric whose method does not apply to what it was given (e.g. a
+    latent-recovery attack handed a generator that renders from images, not from a latent code):
+    the cell is stored as ``n/a`` with this message, not as an error. Raise it before looking at
+    anything the harness scores; it is a statement about the inputs' form, never about results."""
+
+
 class CellTimeout(RuntimeError):
     """Raised inside a cell that has used up its time budget."""
 
@@ -314,6 +321,10 @@ class Context:
 
 # --- sanitizers ----------------------------------------------------------------------------------
 
+TRANSFORM = "transform"  # a sanitizer that transforms every image it is given
+# RELEASE (the capability) names the other mode: a sanitizer that publishes a synthetic data set.
+SANITIZER_MODES = frozenset({TRANSFORM, RELEASE})
+
 
 @dataclass
 class Sanitized:
@@ -354,6 +365,20 @@ class Sanitizer(Configurable):
 
     def transform(self, images: "torch.Tensor", ctx: Context) -> "torch.Tensor | Sanitized":
         raise NotImplementedError(f"sanitizer {self.name!r} must implement transform()")
+
+    def release(self, n: int, ctx: Context) -> ImageSet:
+        """Release mode (capability ``release``), instead of ``transform``: after ``fit``, return
+        a synthetic surrogate data set, images of the data's shape in [0, 1] with a label for every
+        attribute of the task (sensitive and utility), e.g. D' = {(G(z), C(G(z)))}. ``n`` is the
+        size the harness asks for (the fit split's); a sanitizer with a size parameter of its own
+        may return another number of items. See ``ppbench.release``."""
+        raise NotImplementedError(f"sanitizer {self.name!r} declares 'release' but does not "
+                                  "implement release()")
+
+    @classmethod
+    def mode(cls) -> str:
+        """``release`` for a sanitizer that publishes a surrogate data set, else ``transform``."""
+        return RELEASE if RELEASE in cls.capabilities else TRANSFORM
 
     def handles(self) -> dict[str, Any]:
         """White-box objects for the declared capabilities, e.g. ``{"discriminator": module}``."""
@@ -474,6 +499,15 @@ class Attack(Configurable):
     """
 
     kind: ClassVar[str] = "attribute"
+    # The sanitizer modes the attack's method means something against (see ``ppbench.release``):
+    # against a release, an attribute attack's ``view.attack`` is the released surrogate set with
+    # its released labels and ``view.test`` the real test split, so "trains on the view's attack
+    # split, predicts its test split" answers "can the sensitive attribute of real people be
+    # inferred from the release?". An attack that ignores the sanitized split (one trained on raw
+    # data only) measures nothing about a release and keeps the default. Membership attacks ask
+    # who was in the fit set, a question for either mode: they apply to both whatever this says,
+    # and what they need is in ``requires``.
+    applies_to: ClassVar[frozenset[str]] = frozenset({TRANSFORM})
     # Not a ClassVar: an instance may set its own from its parameters (the harness reads the
     # configured instance's). Any collection of entries will do: a set, a frozenset, a list.
     requires: Collection[Requirement] = frozenset()
@@ -510,7 +544,11 @@ class MetricView:
     ``raw_attack``/``sanitized_attack`` and ``raw_test``/``sanitized_test`` are the same items
     before and after sanitization. ``records`` holds what the sanitizer recorded per item while
     sanitizing each split (see :class:`Sanitized`), by split (``"attack"``, ``"test"``) and name,
-    in the splits' order; empty for a sanitizer that records nothing."""
+    in the splits' order; empty for a sanitizer that records nothing.
+
+    For a release-mode sanitizer nothing is transformed: ``release`` holds the released surrogate
+    set with its labels, ``sanitized_attack`` is the same set and ``sanitized_test`` the raw test
+    split (the pair an attribute attack trains and predicts on)."""
 
     raw_train: ImageSet
     raw_attack: ImageSet
@@ -518,6 +556,7 @@ class MetricView:
     sanitized_attack: ImageSet
     sanitized_test: ImageSet
     records: dict[str, dict[str, "torch.Tensor"]] = field(default_factory=dict)
+    release: ImageSet | None = None
 
 
 class UtilityMetric(Configurable):
@@ -528,6 +567,9 @@ class UtilityMetric(Configurable):
     sanitizer that does not record them its cells are ``n/a``, with the reason."""
 
     requires_records: ClassVar[Collection[str]] = frozenset()
+    # The sanitizer modes the metric measures something on (see ``Attack.applies_to``); a metric
+    # of transformed images (distortion, a raw classifier on sanitized images) keeps the default.
+    applies_to: ClassVar[frozenset[str]] = frozenset({TRANSFORM})
 
     def run(self, view: MetricView, task: Task, ctx: Context) -> list[MetricValue]:
         raise NotImplementedError(f"metric {self.name!r} must implement run()")

@@ -176,6 +176,30 @@ class FittedSanitizer:
     notes: tuple[str, ...] = ()  # what the harness converted in the sanitizer's output
     # What the sanitizer recorded per item, by split ("attack", "test") and name: for metrics only.
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A release-mode sanitizer's surrogate set (ppbench.release). ``attack`` is then the same set
+    # and ``test`` the raw test split: what an attribute attack trains and predicts on.
+    release: ImageSet | None = None
+
+
+def released_fit(sanitizer: Any, release: ImageSet, splits: DatasetSplits,
+                 notes: tuple[str, ...] = ()) -> FittedSanitizer:
+    """A release-mode fit as cells see it (see :class:`FittedSanitizer`)."""
+    return FittedSanitizer(sanitizer, release, splits.test, notes, {}, release)
+
+
+def _load_release(path: Path, state: dict[str, Any], splits: DatasetSplits) -> ImageSet:
+    import torch
+
+    images, labels = state["release"], state.get("release_labels")
+    if not is_stored_form(images) or tuple(images.shape[1:]) != tuple(splits.train.images.shape[1:]):
+        raise CorruptEntry(path, "its release is not a stored tensor of the data's item shape")
+    attributes = splits.train.attributes
+    if not isinstance(labels, dict) or not labels or any(
+            name not in attributes or not isinstance(values, torch.Tensor)
+            or values.dtype != torch.int64 or tuple(values.shape) != (len(images),)
+            for name, values in labels.items()):
+        raise CorruptEntry(path, "its released labels do not match the release and the data")
+    return ImageSet(expand(images), dict(labels), {name: attributes[name] for name in labels})
 
 
 def fitted_path(cache_root: Path, sanitizer: str, key: str) -> Path:
@@ -185,6 +209,12 @@ def fitted_path(cache_root: Path, sanitizer: str, key: str) -> Path:
 def load_fitted(path: Path, splits: DatasetSplits) -> FittedSanitizer:
     """The cached fit; :class:`CorruptEntry` when the entry fails its checksum or is malformed."""
     state = verified_load(path, weights_only=False)
+    if isinstance(state, dict) and {"sanitizer", "release"} <= set(state):
+        notes = state.get("notes", [])
+        if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
+            raise CorruptEntry(path, "its notes are not a list of strings")
+        return released_fit(state["sanitizer"], _load_release(path, state, splits), splits,
+                            tuple(notes))
     if not isinstance(state, dict) or not {"sanitizer", "attack", "test"} <= set(state):
         raise CorruptEntry(path, "not a fitted-sanitizer entry")
     for name, split in (("attack", splits.attack), ("test", splits.test)):
@@ -207,7 +237,13 @@ def load_fitted(path: Path, splits: DatasetSplits) -> FittedSanitizer:
 
 
 def save_fitted(path: Path, fitted: FittedSanitizer) -> None:
-    """Save a fit, its sanitized splits in their compact stored form (:mod:`~ppbench.pixels`)."""
+    """Save a fit, its sanitized splits (or its release) in their compact stored form
+    (:mod:`~ppbench.pixels`)."""
+    if fitted.release is not None:
+        atomic_save({"sanitizer": fitted.sanitizer, "release": compact(fitted.release.images),
+                     "release_labels": dict(fitted.release.labels), "notes": list(fitted.notes)},
+                    path)
+        return
     atomic_save({"sanitizer": fitted.sanitizer, "attack": compact(fitted.attack.images),
                  "test": compact(fitted.test.images), "notes": list(fitted.notes),
                  "records": fitted.records}, path)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .api import CellTimeout, PluginContractError, Sanitized
+from .api import RELEASE, CellTimeout, NotApplicable, PluginContractError, Sanitized
+from .release import check_release, sanitizer_mode
 
 
 @contextlib.contextmanager
@@ -79,14 +80,14 @@ def plugin_stage(source: str, stage: str) -> Iterator[None]:
     """Name the plugin and the stage (fit, transform, run) in whatever the block raises."""
     try:
         yield
-    except (PluginContractError, CellTimeout):
+    except (PluginContractError, CellTimeout, NotApplicable):
         raise
     except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as such
         raise PluginContractError(f"{source}: {stage} raised {error_text(exc)}") from exc
 
 
 def error_text(exc: BaseException) -> str:
-    if isinstance(exc, (PluginContractError, CellTimeout)):
+    if isinstance(exc, (PluginContractError, CellTimeout, NotApplicable)):
         return str(exc)
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
@@ -109,6 +110,7 @@ class FitOutput:
     images: dict[str, Any]
     records: dict[str, dict[str, Any]]
     notes: list[str]
+    release: Any = None  # a release-mode sanitizer's checked surrogate set (ppbench.release)
 
 
 def output_images(out: Any) -> Any:
@@ -179,6 +181,12 @@ def fit_sanitizer(sanitizer_cls: type, kwargs: dict[str, Any], train: Any, image
     with plugin_stage(source, "fit"):
         sanitizer = sanitizer.fit(train, task, ctx) or sanitizer
     output = FitOutput(sanitizer, {}, {}, [])
+    if sanitizer_mode(sanitizer_cls) == RELEASE:
+        # Nothing is transformed: the release is the sanitizer's whole output.
+        with plugin_stage(source, "release"):
+            released = sanitizer.release(len(train), ctx)
+        output.release = check_release(released, task, train.attributes, train.shape, source)
+        images = {}
     for name, batch in images.items():
         stage = f"transform (on the {name} split)"
         with plugin_stage(source, stage):

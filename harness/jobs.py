@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .api import HONEST_REFERENCE, Context, MetricValue, MetricView, PluginContractError, get_profile
+from .api import (HONEST_REFERENCE, RELEASE, Context, MetricValue, MetricView, NotApplicable,
+                  PluginContractError, get_profile)
 from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_lock, fitted_path,
-                    forget_datasets, load_dataset, load_fitted, save_fitted)
+                    forget_datasets, load_dataset, load_fitted, released_fit, save_fitted)
 from .data import DatasetSplits, ImageSet, copy_image_set
 from .honest_reference import reference_config
+from .release import check_release, mode_problem, sanitizer_mode
 from .integrity import Seal, describe_tampering
 from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .pixels import as_stored
@@ -336,6 +338,10 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         return [f"honest reference's {name}" for name in changed]
 
     sanitized_seal = Seal(sanitized_inputs(fitted)) if fitted is not None else None
+    # One candidate set per (data, seed) for every membership cell (ppbench.membership).
+    membership_seed = derive_seed(job.seed, "membership",
+                                  dataset_key(registry, job.dataset, job.dataset_params, job.seal),
+                                  salt or "")
     truth = withheld(splits)
     for cell in job.cells:
         if fit_error is not None:
@@ -353,7 +359,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                     secret_seed = derive_seed(cell.seed, "withheld", cell.key, salt or "")
                     outcome = _run_attack(registry, cell, fitted, splits, truth, ctx, isolated,
                                           secret_seed, honest_fit if honest is not None else None,
-                                          honest_problem)
+                                          honest_problem, membership_seed)
                 else:
                     outcome = _run_metric(registry, cell, fitted, splits, ctx, isolated)
             tampered = (raw_seal.changed(raw_inputs(splits)) + sanitized_seal.changed(sanitized_inputs(fitted))
@@ -390,6 +396,10 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
         out.notes = ["".join(ch for ch in str(note) if ch.isprintable())[:300]
                      for note in out.notes or ()][:4]
         # The child's checks ran beside the plugin's code, which could have replaced them.
+        if sanitizer_mode(sanitizer_cls) == RELEASE:
+            released = check_release(out.release, job.task, splits.train.attributes,
+                                     splits.train.shape, source)
+            return released_fit(out.sanitizer, _stored_release(released), splits, tuple(out.notes))
         for name, split in (("attack", splits.attack), ("test", splits.test)):
             out.images[name] = check_sanitized(out.images.get(name), split.images,
                                                split.images.dim() == 4, source, out.notes)
@@ -400,15 +410,21 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
                                 {"attack": splits.attack.images, "test": splits.test.images},
                                 job.task, ctx, source)
     # Cells see what the cache will give back, so a fresh fit and a cached one score alike.
+    if out.release is not None:
+        return released_fit(out.sanitizer, _stored_release(out.release), splits, tuple(out.notes))
     return FittedSanitizer(out.sanitizer, splits.attack.with_images(as_stored(out.images["attack"])),
                            splits.test.with_images(as_stored(out.images["test"])), tuple(out.notes),
                            {name: out.records.get(name, {}) for name in ("attack", "test")})
 
 
+def _stored_release(release: ImageSet) -> ImageSet:
+    return ImageSet(as_stored(release.images), dict(release.labels), dict(release.attributes))
+
+
 def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
                 truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None,
                 secret_seed: int = 0, honest_fit: Callable[[], FittedSanitizer] | None = None,
-                honest_problem: str | None = None) -> Scored | str:
+                honest_problem: str | None = None, membership_seed: int = 0) -> Scored | str:
     attack_cls = registry.attack(cell.plugin.name)
     kind = attack_kind(attack_cls)
     sanitizer = fitted.sanitizer
@@ -417,20 +433,29 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
     # that sets self.requires in __init__). Constructors only store configuration, so building
     # one here, even when the run happens in a sandbox, costs nothing.
     attack = make_plugin(attack_cls, cell.plugin.kwargs, source)
+    mode = sanitizer_mode(sanitizer)
+    # Membership attacks ask who was in the fit set, a question for either mode.
+    wrong_mode = None if kind.name == "membership" else mode_problem(
+        attack, source, cell.sanitizer.name, mode)
+    if wrong_mode is not None:
+        return wrong_mode
     resolution = resolve_requirements(attack.requires, has_aux=splits.aux is not None,
                                       capabilities=type(sanitizer).capabilities,
                                       attack=cell.plugin_label, sanitizer=cell.sanitizer.name,
                                       dataset=cell.dataset, has_reference=honest_fit is not None,
-                                      reference_problem=honest_problem)
+                                      reference_problem=honest_problem, mode=mode)
     if resolution.unmet is not None:
         return resolution.unmet
     reference = honest_fit() if HONEST_REFERENCE in resolution.granted and honest_fit else None
     view, withheld = kind.build_view(ViewInputs(attack, sanitizer, splits, fitted.attack, fitted.test,
                                                 ctx, resolution.granted, secret_seed, cell.task,
-                                                reference))
+                                                reference, fitted.release, membership_seed))
     if isolated is None:
         with plugin_stage(source, "run"):
-            result = attack.run(view, cell.task, ctx)
+            try:
+                result = attack.run(view, cell.task, ctx)
+            except NotApplicable as reason:
+                return f"{source}: {reason}"
     else:
         # The sandbox gets copies of what the view grants; it rebuilds the oracle and the handles
         # from the fitted sanitizer, which travels only when one of them is granted.
@@ -439,7 +464,10 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
                                    "handles": sorted(handles)}
         if payload["oracle"] or payload["handles"]:
             payload["sanitizer"] = sanitizer
-        result = isolated.call("attack", "attacks", cell.plugin, cell.task, ctx, source, payload)
+        try:
+            result = isolated.call("attack", "attacks", cell.plugin, cell.task, ctx, source, payload)
+        except NotApplicable as reason:
+            return f"{source}: {reason}"
     if not isinstance(result, kind.result_type):
         raise PluginContractError(f"{source}: run() must return a {kind.result_type.__name__}, got "
                                   f"{type(result).__name__}")
@@ -461,24 +489,35 @@ def metric_view(splits: DatasetSplits, fitted: FittedSanitizer, task: Any, copy:
                for split, named in fitted.records.items()}
     return MetricView(raw_train=lend(splits.train), raw_attack=lend(splits.attack),
                       raw_test=test_split(splits.test), sanitized_attack=lend(fitted.attack),
-                      sanitized_test=test_split(fitted.test), records=records)
+                      sanitized_test=test_split(fitted.test), records=records,
+                      release=lend(fitted.release) if fitted.release is not None else None)
 
 
 def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
                 ctx: Context, isolated: Isolated | None = None) -> Scored | str:
     source = f"metric {cell.plugin_label}"
+    wrong_mode = mode_problem(registry.metric(cell.plugin.name), source, cell.sanitizer.name,
+                              sanitizer_mode(fitted.sanitizer))
+    if wrong_mode is not None:
+        return wrong_mode
     needed = set(getattr(registry.metric(cell.plugin.name), "requires_records", ()))
     missing = sorted(needed - set(fitted.records.get("test", {})))
     if missing:
         return (f"sanitizer {cell.sanitizer_label} records no {', '.join(missing)} per item "
                 f"(see Sanitized), which {source} reads")
     if isolated is not None:
-        values = isolated.call("metric", "metrics", cell.plugin, cell.task, ctx, source,
-                               {"view": metric_view(splits, fitted, cell.task, copy=True)})
+        try:
+            values = isolated.call("metric", "metrics", cell.plugin, cell.task, ctx, source,
+                                   {"view": metric_view(splits, fitted, cell.task, copy=True)})
+        except NotApplicable as reason:
+            return f"{source}: {reason}"
     else:
         metric = make_plugin(registry.metric(cell.plugin.name), cell.plugin.kwargs, source)
         with plugin_stage(source, "run"):
-            values = metric.run(metric_view(splits, fitted, cell.task, copy=False), cell.task, ctx)
+            try:
+                values = metric.run(metric_view(splits, fitted, cell.task, copy=False), cell.task, ctx)
+            except NotApplicable as reason:
+                return f"{source}: {reason}"
     if not isinstance(values, list) or not values or not all(isinstance(v, MetricValue) for v in values):
         raise PluginContractError(f"{source}: run() must return a non-empty list of MetricValue")
     for v in values:

@@ -20,13 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, NamedTuple
 
-from .api import (ALL_REQUIREMENTS, AUX, HONEST_REFERENCE, ORACLE, RAW_TRAIN, Attack, AttackResult,
+from .api import (ALL_REQUIREMENTS, AUX, HONEST_REFERENCE, ORACLE, RAW_TRAIN, RELEASE, TRANSFORM,
+                  Attack, AttackResult,
                   AttackView, Context, DatasetSpec, DetectionResult, PluginContractError,
                   ReconstructionResult, Sanitizer, Task, UtilityMetric)
 from .data import DatasetSplits, ImageSet, copy_image_set
 from .detection import (build_detector_view, build_reference_detector_view, lend_detector_view,
                         lend_reference_detector_view, score_detection)
 from .guards import output_images
+from .membership import MembershipResult, build_membership_view, lend_membership_view, score_membership
 from .reconstruction import ReconstructionTruth, reidentifier, score_attribute_attack, score_reconstruction
 from .scoring import Scored
 
@@ -74,9 +76,13 @@ class ThreatModel:
     id: str
     description: str
     knowledge: str
-    # An attacker no auditor can be: boards give its attacks a worst case of their own, beside the
-    # keyless one rather than merged into it (the key holder of a subverted sanitizer).
+    # Boards give its attacks a worst case of their own, beside the keyless attribute one rather
+    # than merged into it: an attacker no auditor can be (the key holder of a subverted
+    # sanitizer), or a question other than the attribute's (membership of the fit set).
     separate: bool = False
+    # Whether a worst case of this model far above the keyless one flags the row as a sanitizer
+    # that passes the audit and leaks its secret (the key holder's; see ppbench.boards.policy).
+    flags: bool = False
 
 
 THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
@@ -90,7 +96,11 @@ THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
                 "the sanitized attack split with labels plus the sanitizer's exposed modules "
                 "(discriminator, generator) or query access to it", "informed"),
     ThreatModel("key-holder", "the vendor's secret decoder for a payload hidden in sanitized images",
-                "informed", separate=True),
+                "informed", separate=True, flags=True),
+    ThreatModel("membership",
+                "raw candidates, half of them from the sanitizer's fit split, unlabelled, with what "
+                "the attack requires (the release, the discriminator or generator, public aux "
+                "data): tells who was in the fit set", "informed", separate=True),
     ThreatModel("distinguisher",
                 "sanitized outputs and public raw data, no labels: tells sanitized items from raw "
                 "ones (a detector)", "semi-informed"),
@@ -102,6 +112,11 @@ THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
                 "variant of, for the same inputs, no labels: tells the two apart (steganalysis "
                 "of a vendor's build)", "informed"),
 )}
+
+
+def flagging_threat_models() -> frozenset[str]:
+    """The identifiers of the separate threat models whose worst case can flag a row."""
+    return frozenset(model.id for model in THREAT_MODELS.values() if model.flags)
 
 
 def separate_threat_models() -> frozenset[str]:
@@ -186,13 +201,14 @@ def requirement_labels(requires: Collection[Any], attack: str = "attack") -> lis
 def resolve_requirements(requires: Collection[Any], *, has_aux: bool, capabilities: Collection[str],
                          attack: str = "attack", sanitizer: str | None = None,
                          dataset: str | None = None, has_reference: bool = False,
-                         reference_problem: str | None = None) -> Resolution:
+                         reference_problem: str | None = None, mode: str = TRANSFORM) -> Resolution:
     """Grant each entry of ``requires`` its first alternative that can be met, in the order given.
 
     ``has_aux``: the data set provides public aux data; ``capabilities``: what the fitted
     sanitizer declares (its ``handles()`` provide them); ``has_reference``: the sanitizer declares
     a registered honest reference (``reference_problem`` says why not, when it declares one that
-    cannot be used). ``raw_train`` and ``oracle`` can always be met. An entry none of whose alternatives can be met makes the cell n/a: ``unmet`` then says
+    cannot be used); ``mode``: the sanitizer's (``transform`` or ``release``). ``raw_train`` can
+    always be met, and so can ``oracle`` except on a release (there is no transform to query). An entry none of whose alternatives can be met makes the cell n/a: ``unmet`` then says
     which entries and why, naming ``sanitizer`` and ``dataset`` when given. Unknown names raise
     (see :func:`requirement_alternatives`).
     """
@@ -205,11 +221,15 @@ def resolve_requirements(requires: Collection[Any], *, has_aux: bool, capabiliti
             return has_aux
         if name == HONEST_REFERENCE:
             return has_reference
+        if name == ORACLE and mode == RELEASE:
+            return False
         return name in _ALWAYS_AVAILABLE or name in capabilities
 
     def why_not(name: str) -> str:
         if name == AUX:
             return f"{dataset_name} has no public aux data"
+        if name == ORACLE and mode == RELEASE:
+            return f"{sanitizer_name} releases a surrogate data set and has no transform to query"
         if name == HONEST_REFERENCE:
             return reference_problem or (f"{sanitizer_name} declares no honest reference (a "
                                          "payload-free model it is a variant of)")
@@ -253,6 +273,12 @@ class ViewInputs:
     task: Task | None = None
     # The honest reference's fit (its sanitized attack and test splits), when granted.
     reference: Any = None
+    # A release-mode sanitizer's surrogate set (ppbench.release), else None.
+    release: ImageSet | None = None
+    # A seed shared by the membership cells of one (data, seed), drawn like ``secret_seed`` from
+    # what no plugin is given: every membership attack on every sanitizer of the data sees the
+    # same candidates (ppbench.membership).
+    membership_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -273,6 +299,8 @@ class AttackKind:
     columns: tuple[str, ...]
     chance_note: str
     ranked: bool = True
+    # The figures a board shows after the primary one, when the cells stored them.
+    board_values: tuple[str, ...] = ("accuracy",)
 
 
 def _attribute_view(inputs: ViewInputs) -> tuple[AttackView, None]:
@@ -362,6 +390,22 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
         columns=("auc", "detection_advantage"),
         chance_note="AUC: chance is 0.5 (the two models' outputs cannot be told apart)",
         ranked=False,
+    ),
+    AttackKind(
+        name="membership",
+        description=("score raw candidates, half of them from the sanitizer's fit split, by how "
+                     "likely each was a member; scored by Webster et al.'s Algorithm-1 accuracy, "
+                     "AUC and TPR at low FPR (ranked in the membership group)"),
+        result_type=MembershipResult,
+        build_view=build_membership_view,
+        lend=lend_membership_view,
+        score=score_membership,
+        primary="advantage",
+        columns=("advantage", "accuracy", "auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"),
+        chance_note=("membership: Algorithm-1 accuracy has chance exactly 0.5 (as many members "
+                     "as non-members, as many called members); its advantage 2·acc − 1 is "
+                     "TPR − FPR at that threshold, 0 at chance; TPR at 1% FPR has chance 0.01"),
+        board_values=("accuracy", "tpr_at_1pct_fpr"),
     ),
 )}
 

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .api import CellTimeout, Context, PluginContractError, Profile
+from .api import CellTimeout, Context, NotApplicable, PluginContractError, Profile
 from .guards import (error_text, fit_sanitizer, make_plugin, output_images, plugin_stage,
                      time_limit)
 from .registry import RegistryRecipe
@@ -218,7 +218,8 @@ class Sandbox:
                     return message[1]
                 if tag == "error":
                     _, name, text = message
-                    raise (CellTimeout if name == "CellTimeout" else PluginContractError)(text)
+                    raise {"CellTimeout": CellTimeout, "NotApplicable": NotApplicable}.get(
+                        name, PluginContractError)(text)
                 if tag == "shared-get":
                     _, name, key = message
                     found, value, lock = shared.lookup(name, key)

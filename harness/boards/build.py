@@ -125,8 +125,11 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
         # likeness too, when the plugin's cells stored it.
         likeness = [value for value in RECONSTRUCTION_VALUES
                     if ((ok["plugin_label"] == cell.plugin_label) & (ok["metric"] == value)).any()]
-        for value in (kind.primary, "accuracy", *likeness):
-            short = {"advantage": "adv", "accuracy": "acc"}.get(value, value)
+        stored_any = (ok["plugin_label"] == cell.plugin_label).any()
+        shown = [value for value in kind.board_values if not stored_any
+                 or ((ok["plugin_label"] == cell.plugin_label) & (ok["metric"] == value)).any()]
+        for value in (kind.primary, *shown, *likeness):
+            short = {"advantage": "adv", "accuracy": "acc", "tpr_at_1pct_fpr": "tpr@1%"}.get(value, value)
             attacks.append(Column(ColumnKey(ATTACK, cell.plugin_label, value),
                                   f"{cell.plugin_label} {short}", cell.plugin, "leakage", "lower",
                                   cell.threat_model))
@@ -160,6 +163,10 @@ def _aggregate(values: pd.DataFrame) -> Figure:
 def _seed_items(arrays: Mapping[str, Any] | None, num_classes: int) -> SeedItems | None:
     if not arrays or "truth" not in arrays or "predicted" not in arrays:
         return None
+    # A kind scored on other classes than the sensitive attribute's (membership: member or not)
+    # stores its own count.
+    if "num_classes" in arrays:
+        num_classes = int(arrays["num_classes"][0])
     return SeedItems(arrays["truth"], arrays["predicted"], num_classes)
 
 

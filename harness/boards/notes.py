@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import pandas as pd
 
+from ..kinds import flagging_threat_models
 from .board import DETECTION, FLAG, LEAKS, PARETO, TIER, WORST_CASE
 from .statistics import ALPHA, N_BOOTSTRAP
 
@@ -60,6 +61,20 @@ def _floor_text(board: "Leaderboard") -> str:
             "attributes cannot go below it.")
 
 
+def _has_releases(board: "Leaderboard") -> bool:
+    """Whether a row's sanitizer publishes a release (its registered class says so)."""
+    from ..registry import get_registry
+    from ..release import sanitizer_mode
+
+    try:
+        registry = get_registry()
+        names = {str(label).split(":")[0].split("(")[0].strip() for label in board.ranking["sanitizer"]}
+        return any(sanitizer_mode(registry.sanitizer(name)) == "release"
+                   for name in names if name in registry.names("sanitizers"))
+    except Exception:  # noqa: BLE001 - a board rendered without the plugins installed
+        return False
+
+
 def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[str]:
     level = f"{100 * (1 - ALPHA):g}%"
     n = len(seeds)
@@ -85,14 +100,35 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
         f"a {level} interval simultaneous over those attacks (max-t over a paired bootstrap of the "
         "test items, or Bonferroni Student-t with ≥ 3 seeds), so choosing the worst attack after "
         "the fact does not make a row look leakier or safer than it is.")
-    apart = [c.header for c in board.columns if c.key.kind == WORST_CASE and c.key.plugin]
-    if apart:
+    key_holder = [c.header for c in board.columns
+                  if c.key.kind == WORST_CASE and c.key.plugin in flagging_threat_models()]
+    membership = [c.header for c in board.columns
+                  if c.key.kind == WORST_CASE and c.key.plugin == "membership"]
+    if key_holder:
         lines.append(
-            f"{', '.join(apart)}: the worst case over the attacks of a threat model no auditor holds "
-            "(the key holder: the vendor's own extractor of a payload hidden in the outputs), with "
-            "the same simultaneous interval. It is kept out of the keyless worst case, so tiers, "
-            "leaks and the front are what a keyless auditor can establish; the flag says when the "
-            "key holder recovers the secret from a row that passes the standard check.")
+            f"{', '.join(key_holder)}: the worst case over the attacks of a threat model no auditor "
+            "holds (the key holder: the vendor's own extractor of a payload hidden in the outputs), "
+            "with the same simultaneous interval. It is kept out of the keyless worst case, so "
+            "tiers, leaks and the front are what a keyless auditor can establish; the flag says "
+            "when the key holder recovers the secret from a row that passes the standard check.")
+    if membership:
+        lines.append(
+            f"Membership group ({', '.join(membership)}): who was in the sanitizer's fit split. Each "
+            "attack scores the same candidates, real people, half of them a random subset of the fit "
+            "split and half as many test items no sanitizer fitted on, shuffled and unlabelled. acc "
+            "is Webster et al.'s Algorithm-1 accuracy (the half with the highest scores called "
+            "members; chance exactly 0.5); adv = 2·acc − 1, TPR − FPR at that threshold, with the "
+            "same cross-fitted orientation as a binary attribute; tpr@1% is the TPR at 1% FPR "
+            "(chance 0.01; at 0.1% only with ≥ 1,000 non-members, in the CSV/JSON). Its worst case "
+            "is kept apart from the attribute worst case: it answers another question, and tiers, "
+            "leaks and the front stay the attribute's.")
+    if _has_releases(board):
+        lines.append(
+            "Release rows (a sanitizer that publishes a labelled surrogate data set instead of "
+            "transforming images): an attribute attack trains on the release with its released "
+            "labels and predicts the real test split, so its figure says how well the sensitive "
+            "attribute of real people can be inferred from what was released. Attacks and metrics "
+            "of transformed images (a raw-trained classifier, the oracle, distortion) are n/a there.")
     detectors = [c.header for c in board.columns if c.key.kind == DETECTION and c.scoring != "reference-detector"]
     against_reference = [c.header for c in board.columns
                          if c.key.kind == DETECTION and c.scoring == "reference-detector"]
@@ -130,7 +166,8 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
     if board.standard_check:
         lines.append(f"⚠ {FLAG}: the standard check ({board.standard_check}) is consistent with the "
                      "floor (its interval reaches down to it) while another attack's simultaneous "
-                     "interval lies wholly above it, or the key holder's worst case does; or the key "
+                     "interval lies wholly above it, or the key holder's worst case does (membership "
+                     "does not flag); or the key "
                      "holder's worst case lies wholly above the keyless worst case's interval "
                      "(what a keyless audit reads understates the leak): the row passes the usual "
                      "audit and leaks.")

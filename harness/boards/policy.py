@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..kinds import flagging_threat_models
 from .board import Figure
 from .statistics import Interval, pareto_marks
 
@@ -77,6 +78,8 @@ def _flag(row: RowSummary, floor: float, standard_check: str | None) -> str:
             strongest = max(above, key=lambda a: (row.per_attack[a].mean, a))
             reasons.append(f"leaks to {strongest}")
     for model, judged in sorted(row.separate.items()):
+        if model not in flagging_threat_models():
+            continue  # membership answers another question than the attribute audit
         if not (_finite(judged.worst.ci_low) and judged.worst.ci_low > floor):
             continue
         over_audit = _finite(row.worst.ci_high) and judged.worst.ci_low > row.worst.ci_high

@@ -11,7 +11,7 @@ from .networks import (CLASSIFIER_KINDS, MLP, BasicBlock, MultiHead, ResNet, Sma
                        build_classifier, conv_bn_relu, default_width, resnet10, resnet18, seeded)
 from .regression import RegressionFit, fit_regressor
 from .reference import (ReferenceClassifier, reference_classifier, reference_classifiers,
-                        reference_fit)
+                        reference_fit, train_with_reference_recipe)
 from .training import (FitResult, accuracy, apply_model, batch_slices, classification_loss,
                        fit_classifier, iterate_minibatches, predict_logits, recalibrate_batchnorm,
                        stratified_split, to_device, train_classifier)
@@ -23,5 +23,5 @@ __all__ = [
     "classification_loss", "conv_bn_relu", "default_width", "fit_classifier", "iterate_minibatches",
     "predict_logits", "recalibrate_batchnorm", "reference_classifier", "reference_classifiers",
     "reference_fit", "resnet10", "resnet18", "seeded", "stratified_split", "to_device",
-    "train_classifier",
+    "train_classifier", "train_with_reference_recipe",
 ]

@@ -27,7 +27,7 @@ from torch import nn
 from ..api import Context
 from ..data import ImageSet
 from .networks import build_classifier, default_width
-from .training import DEFAULT_AVERAGE, DEFAULT_LR, fit_classifier
+from .training import DEFAULT_AVERAGE, DEFAULT_LR, FitResult, fit_classifier
 
 # Bump when the architecture or the training recipe changes, so that cached models are retrained.
 REFERENCE_VERSION = "2"
@@ -53,15 +53,26 @@ class ReferenceClassifier:
     epochs: int
 
 
+def train_with_reference_recipe(split: ImageSet, attribute: str, ctx: Context,
+                                desc: str | None = None) -> tuple[nn.Module, FitResult]:
+    """A classifier of ``attribute`` trained on ``split`` exactly as the reference classifiers
+    are (same network, width and early-stopped recipe), uncached: for comparisons that need the
+    same learner on other data (a classifier trained on a released surrogate set versus the
+    reference trained on the real one)."""
+    num_classes = split.num_classes(attribute)
+    width = default_width(REFERENCE_KIND, split.shape)
+    model = build_classifier(REFERENCE_KIND, split.shape, num_classes, width=width, seed=ctx.seed)
+    result = fit_classifier(model, split.images, split.labels[attribute], ctx,
+                            lr=REFERENCE_LR, average=REFERENCE_AVERAGE,
+                            desc=desc or f"reference classifier ({attribute})",
+                            generator=ctx.generator(stream=_REFERENCE_STREAM))
+    return model, result
+
+
 def _train_payload(raw_train: ImageSet, attribute: str, ctx: Context) -> dict[str, Any]:
     num_classes = raw_train.num_classes(attribute)
     width = default_width(REFERENCE_KIND, raw_train.shape)
-    model = build_classifier(REFERENCE_KIND, raw_train.shape, num_classes, width=width,
-                             seed=ctx.seed)
-    result = fit_classifier(model, raw_train.images, raw_train.labels[attribute], ctx,
-                            lr=REFERENCE_LR, average=REFERENCE_AVERAGE,
-                            desc=f"reference classifier ({attribute})",
-                            generator=ctx.generator(stream=_REFERENCE_STREAM))
+    model, result = train_with_reference_recipe(raw_train, attribute, ctx)
     # Plain tensors, strings and numbers only, not a pickled module: the payload loads with
     # torch.load(weights_only=True) (tests/test_nn.py checks it), and survives refactors of the
     # module classes. NaN (no validation part) is stored as None.

@@ -94,6 +94,8 @@ class AdversarialClassifier(Attack):
                    "(early stopping) on the sanitized attack split with the true sensitive label: "
                    "the papers' standard check.")
     threat_model = "sanitized-labelled"
+    # Against a release it trains on the released set and predicts real people (ppbench.release).
+    applies_to = frozenset({"transform", "release"})
 
     def __init__(self, arch: str = "auto", max_epochs: int | None = None,
                  patience: int | None = None, validation: float = 0.2, lr: float = 2e-3,

@@ -67,6 +67,8 @@ class LinearProbe(Attack):
                    "images with the true sensitive label; C chosen on a validation split, fitted "
                    "to convergence.")
     threat_model = "sanitized-labelled"
+    # Against a release it trains on the released set and predicts real people (ppbench.release).
+    applies_to = frozenset({"transform", "release"})
 
     def __init__(self, pool: int = 2, Cs: Sequence[float] = DEFAULT_CS, validation: float = 0.2,
                  max_iter: int = 20000) -> None:

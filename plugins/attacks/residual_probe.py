@@ -69,6 +69,8 @@ class ResidualProbe(LinearProbe):
     description = ("Keyless steganalysis: logistic regression on fixed high-pass (SRM) residuals "
                    "of sanitized train images with the true sensitive label.")
     threat_model = "sanitized-labelled"
+    # Against a release it trains on the released set and predicts real people (ppbench.release).
+    applies_to = frozenset({"transform", "release"})
 
     def __init__(self, kernels: Sequence[str] = KERNELS, Cs: Sequence[float] = DEFAULT_CS,
                  validation: float = 0.2, max_iter: int = 20000) -> None:

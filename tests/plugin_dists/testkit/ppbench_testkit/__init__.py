@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ppbench import (DISCRIMINATOR, HONEST_REFERENCE, Attack, DetectionResult, AttackResult, DatasetSpec, DatasetSplits, MetricValue,
+from ppbench import (DISCRIMINATOR, HONEST_REFERENCE, RELEASE, Attack, ImageSet, MembershipResult, DetectionResult, AttackResult, DatasetSpec, DatasetSplits, MetricValue,
                      Sanitizer, Task, UtilityMetric, hookimpl)
 from ppbench.testing import TOY_ATTRIBUTES, toy_splits
 
@@ -233,6 +233,71 @@ class ReferenceGap(Attack):
                                diagnostics={"paired_difference": float(difference.max())})
 
 
+# --- release mode and membership ----------------------------------------------------------------
+
+
+class CopyRelease(Sanitizer):
+    """Releases its fit images verbatim, with their labels: the most a release can leak."""
+
+    name = "copy-release"
+    capabilities = frozenset({RELEASE})
+
+    def fit(self, train, task, ctx):
+        self.train = ImageSet(train.images.clone(), {k: v.clone() for k, v in train.labels.items()})
+        return self
+
+    def release(self, n, ctx):
+        return self.train
+
+
+class NoiseRelease(Sanitizer):
+    """Releases noise images with random labels: nothing of its fit split."""
+
+    name = "noise-release"
+    capabilities = frozenset({RELEASE})
+
+    def fit(self, train, task, ctx):
+        self.shape = train.shape
+        self.attributes = {name: train.num_classes(name) for name in train.labels}
+        return self
+
+    def release(self, n, ctx):
+        import torch
+
+        g = ctx.generator(1)
+        return ImageSet(torch.rand(n, *self.shape, generator=g),
+                        {name: torch.randint(0, k, (n,), generator=g) for name, k in self.attributes.items()})
+
+
+class MemberSpy(Attack):
+    """Writes down everything it was handed (to ``record_to``), then scores by brightness."""
+
+    name = "member-spy"
+    kind = "membership"
+    threat_model = "membership"
+
+    def __init__(self, record_to: str = ""):
+        self.record_to = record_to
+
+    def run(self, view, task, ctx):
+        import gc
+        import pickle
+        import sys
+
+        import torch
+
+        seen = {"view_type": type(view).__name__, "fields": dict(vars(view)), "task": task,
+                "modules": sorted(m for m in sys.modules if m.startswith("ppbench")),
+                # Every tensor of one value per candidate that this process holds: a membership
+                # vector could only hide among them.
+                "per_candidate": [o.clone() for o in gc.get_objects() if isinstance(o, torch.Tensor)
+                                  and o.dim() == 1 and len(o) == len(view.candidates)]}
+        seen["fields"]["oracle"] = seen["fields"]["oracle"] is not None
+        with open(self.record_to, "wb") as handle:
+            pickle.dump(seen, handle)
+        return MembershipResult(view.candidates[:, 0].mean(dim=(1, 2)).double())
+
+
 # --- a metric ------------------------------------------------------------------------------------
 
 
@@ -253,14 +318,14 @@ def ppbench_register_datasets(register):
 @hookimpl
 def ppbench_register_sanitizers(register):
     for cls in (Darken, CrashingSanitizer, ShapeChanger, NaNSanitizer, ExposesDiscriminator,
-                SeededVeil, StampedVeil, DanglingVendor):
+                SeededVeil, StampedVeil, DanglingVendor, CopyRelease, NoiseRelease):
         register(cls)
 
 
 @hookimpl
 def ppbench_register_attacks(register):
     for cls in (ThresholdAttack, CrashingAttack, NaNAttack, WrongLengthAttack, SleepyAttack,
-                DiscriminatorAttack, SeedEcho, ReferenceGap):
+                DiscriminatorAttack, SeedEcho, ReferenceGap, MemberSpy):
         register(cls)
 
 

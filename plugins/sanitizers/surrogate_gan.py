@@ -1,0 +1,134 @@
+"""surrogate-gan: Webster et al.'s private data surrogates (ICPR 2020), a release-mode sanitizer.
+
+Instead of transforming images, it trains a GAN G on the private fit split and a labeller C on the
+same split, and **releases** D' = {(G(z), C(G(z)))}: synthetic faces labelled with every attribute
+of the task (:mod:`ppbench.release`). Its utility is how well a classifier trained on D' does on
+real people (the ``surrogate-utility`` metric); its privacy is whether anyone can tell who was in
+the fit split (the membership attacks).
+
+- ``arch``: ``dcgan`` (binary cross-entropy) or ``lsgan`` (least squares); the networks are the
+  zoo's small DCGAN-style pair (:mod:`ppbench.nn.gan`), the same for both, so that the loss is the
+  only difference, as in the paper's DCGAN/LSGAN comparison.
+- C is one reference classifier per attribute (:func:`ppbench.nn.reference_classifier`): trained
+  on the fit split to convergence, and the very model the utility metric compares C' with.
+- ``epochs``: passes over the fit split, by default 150 on the quick profile. The number of
+  passes, not of steps, is held fixed, so a fit split four times smaller gets as many looks at
+  each of its images from a discriminator that has four times fewer of them to remember: the
+  over-fit that makes a small fit set leak membership (Webster et al.: 99.4% with 5k images,
+  62.9% with 26k) grows as the fit set shrinks.
+- Handles: ``discriminator`` (a :class:`~ppbench.handles.RealnessScorer`) and ``generator`` (a
+  :class:`~ppbench.handles.LatentGenerator`), for white-box attacks.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any
+
+from ppbench import DISCRIMINATOR, GENERATOR, IMAGE, RELEASE, Context, ImageSet, Sanitizer, Task, hookimpl
+from ppbench.api import PluginContractError
+
+NAME = "surrogate-gan"
+ARCHS = ("dcgan", "lsgan")
+# Passes over the fit split per profile: long enough on the quick profile for the discriminator
+# to over-fit a 500-image fit split (see the module doc).
+DEFAULT_EPOCHS = {"quick": 150, "standard": 60, "paper": 100}
+_RELEASE_STREAM = 4099
+
+
+class GANDiscriminator:
+    """The ``discriminator`` handle: ``realness(images, ctx)``, the discriminator's logit."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def realness(self, images: "Any", ctx: Context) -> "Any":
+        from ppbench.nn.gan import realness
+
+        return realness(self.module, images, ctx)
+
+
+class GANGenerator:
+    """The ``generator`` handle: latent codes from N(0, I), rendered by G."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.latent_dim = int(module.latent_dim)
+
+    def sample_latent(self, n: int, generator: "Any") -> "Any":
+        import torch
+
+        return torch.randn(int(n), self.latent_dim, generator=generator)
+
+    def generate(self, latents: "Any", ctx: Context) -> "Any":
+        from ppbench.nn.gan import generate
+
+        return generate(self.module, latents, ctx)
+
+
+class SurrogateGAN(Sanitizer):
+    """Webster et al.'s private data surrogates: a GAN and a labeller trained on the fit split
+    release D' = {(G(z), C(G(z)))} instead of transformed images."""
+
+    name = NAME
+    version = "1"
+    description = ("Private data surrogates (Webster et al.): a DCGAN or LSGAN and a labeller "
+                   "trained on the fit split release a labelled synthetic data set.")
+    capabilities = frozenset({RELEASE, GENERATOR, DISCRIMINATOR})
+    inputs = frozenset({IMAGE})
+
+    def __init__(self, arch: str = "lsgan", n_release: int | None = None, epochs: int | None = None,
+                 latent_dim: int = 32, width: int = 32) -> None:
+        self.arch = arch
+        self.n_release = n_release
+        self.epochs = epochs
+        self.latent_dim = latent_dim
+        self.width = width
+        if arch not in ARCHS:
+            raise PluginContractError(f"{NAME}: arch must be one of {ARCHS}, got {arch!r}")
+        for field, value, optional in (("n_release", n_release, True), ("epochs", epochs, True),
+                                       ("latent_dim", latent_dim, False), ("width", width, False)):
+            if value is None and optional:
+                continue
+            if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+                raise PluginContractError(f"{NAME}: {field} must be a positive integer, got {value!r}")
+
+    def fit_epochs(self, ctx: Context) -> int:
+        if self.epochs is not None:
+            return int(self.epochs)
+        return DEFAULT_EPOCHS.get(ctx.profile.name, 10 * ctx.profile.fit_epochs)
+
+    def fit(self, train: ImageSet, task: Task, ctx: Context) -> "SurrogateGAN":
+        from ppbench.nn import reference_classifiers
+        from ppbench.nn.gan import DCGANDiscriminator, DCGANGenerator, train_gan
+
+        ctx.seed_everything()
+        generator = DCGANGenerator(train.shape, self.latent_dim, self.width)
+        discriminator = DCGANDiscriminator(train.shape, self.width)
+        self.history = train_gan(generator, discriminator, train.images, ctx, loss=self.arch,
+                                 epochs=self.fit_epochs(ctx), desc=f"{NAME} ({self.arch}) fit")
+        self.generator, self.discriminator = generator.cpu(), discriminator.cpu()
+        self.attributes = (task.sensitive, *task.utility)
+        # C: trained on the fit split, per attribute; shared with the surrogate-utility metric.
+        self.labeller = reference_classifiers(train, self.attributes, ctx)
+        return self
+
+    def release(self, n: int, ctx: Context) -> ImageSet:
+        from ppbench.nn import predict_logits
+        from ppbench.nn.gan import generate
+
+        size = int(self.n_release or n)
+        handle = GANGenerator(self.generator)
+        images = generate(self.generator, handle.sample_latent(size, ctx.generator(_RELEASE_STREAM)), ctx)
+        labels = {name: predict_logits(model, images, ctx).argmax(dim=1)
+                  for name, model in self.labeller.items()}
+        return ImageSet(images, labels)
+
+    def handles(self) -> dict[str, Any]:
+        return {DISCRIMINATOR: GANDiscriminator(self.discriminator),
+                GENERATOR: GANGenerator(self.generator)}
+
+
+@hookimpl
+def ppbench_register_sanitizers(register) -> None:
+    register(SurrogateGAN)
