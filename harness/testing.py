@@ -23,6 +23,7 @@ from .api import (AUX, ORACLE, RAW_TRAIN, SANITIZER_CAPABILITIES, Attack, Plugin
                   AttackResult, AttackView, Context, Sanitized, Sanitizer, Task)
 from .data import Attribute, DatasetSplits, ImageSet
 from .guards import check_records
+from .release import check_release, sanitizer_mode
 from .kinds import requirement_alternatives, resolve_requirements
 from .pixels import quantize_8bit
 
@@ -70,7 +71,8 @@ def _context(seed: int = 0) -> Context:
 
 
 def check_sanitizer(sanitizer: Sanitizer, splits: DatasetSplits | None = None, task: Task = TOY_TASK) -> None:
-    """Parameters round-trip, fit on train only, same-shape finite output in [0, 1], the same
+    """Parameters round-trip, fit on train only, same-shape finite output in [0, 1] (for a
+    release-mode sanitizer: a valid labelled release, ``ppbench.release.check_release``), the same
     output for the same seed, picklable fitted state, and handles for declared capabilities."""
     import torch
 
@@ -89,6 +91,15 @@ def check_sanitizer(sanitizer: Sanitizer, splits: DatasetSplits | None = None, t
         ctx.seed_everything()
         fitted = fresh.fit(splits.train, task, ctx) or fresh
         assert isinstance(fitted, Sanitizer), f"{name}: fit() must return the sanitizer (or None)"
+        if sanitizer_mode(fitted) == "release":
+            try:
+                released = check_release(fitted.release(len(splits.train), ctx), task,
+                                         splits.train.attributes, splits.train.shape, name)
+            except PluginContractError as exc:
+                raise AssertionError(str(exc)) from None
+            outputs.append(released.images)
+            recorded.append(released.labels)
+            continue
         with torch.no_grad():
             out = fitted.transform(splits.test.images, ctx)
         if isinstance(out, Sanitized):
