@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .api import GENERATOR, VECTOR, Context
+from .boards.board import board_slug, data_label
 from .cache import CorruptEntry, fitted_path, load_dataset, load_fitted
 from .honest_reference import reference_config
 from .planning import fit_key, group_jobs, plan
@@ -57,8 +58,9 @@ def draw_examples(spec: BenchmarkSpec, cache_dir: str | Path, out_dir: str | Pat
         return {}, [f"[examples] where {dict(spec.examples_where)} matches no sanitizer configuration"]
     kind = registry.dataset(spec.dataset).kind
     items = spec.examples_items or DEFAULT_ITEMS.get(kind, 8)
-    for task in spec.tasks:
-        task_jobs = [job for job in jobs if job.task.name == task]
+    configs = [dict(config) for config in spec.dataset_configs]
+    for task, data_params in ((task, params) for task in spec.tasks for params in spec.dataset_configs):
+        task_jobs = [job for job in jobs if job.task.name == task and job.dataset_params == data_params]
         if not task_jobs:
             continue
         first = task_jobs[0]
@@ -79,13 +81,14 @@ def draw_examples(spec: BenchmarkSpec, cache_dir: str | Path, out_dir: str | Pat
             shown.append((job, fitted))
         if not shown:
             continue
-        slug = f"{spec.dataset}-{task}"
+        data = data_label(dict(data_params), configs)
+        slug = board_slug(spec.dataset, task, None, data)
         test = splits.test
         if kind == VECTOR and test.images.dim() == 2 and test.images.shape[1] == 2:
             path = _points_figure(shown, test, first.task.sensitive, items, spec, out_dir / f"points-{slug}.png")
             written[slug] = [(path.name, f"sanitized test points, {slug}")]
         elif test.images.dim() == 4:
-            path = _image_strip(shown, test, first.task.sensitive, items, spec,
+            path = _image_strip(shown, splits, first.task.sensitive, items, spec,
                                 out_dir / f"strip-{slug}.png", notes, registry)
             written[slug] = [(path.name, f"example outputs, {slug}")]
         else:
@@ -173,15 +176,36 @@ def amplified_difference(images: "torch.Tensor", reference: "torch.Tensor") -> t
     return (0.5 + gain * difference).clamp(0.0, 1.0), gain
 
 
-def _image_strip(shown: list, test: Any, sensitive: str, items: int, spec: BenchmarkSpec,
+def nearest_fit_images(released: "torch.Tensor", fit: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+    """For each released image, the fit-split image closest in pixels and the RMS distance
+    between them: a generator that memorised its fit split releases near-copies of it."""
+    import torch
+
+    flat_fit = fit.flatten(1).float()
+    distances = torch.cdist(released.flatten(1).float(), flat_fit)
+    nearest = distances.argmin(dim=1)
+    rms = distances.gather(1, nearest[:, None]).squeeze(1) / flat_fit.shape[1] ** 0.5
+    return fit[nearest], rms
+
+
+def _image_strip(shown: list, splits: Any, sensitive: str, items: int, spec: BenchmarkSpec,
                  path: Path, notes: list[str], registry: Registry) -> Path:
     import torch
 
+    test = splits.test
     raw = test.images[:items]
     classes = test.attributes[sensitive].classes if sensitive in test.attributes else ()
     rows: list[tuple[str, Any]] = [("raw", raw)]
     by_label = {job.sanitizer.label: (job, fitted) for job, fitted in shown}
     for (job, fitted), title in zip(shown, _short_labels(shown)):
+        if fitted.release is not None:
+            # A release is not an image-by-image transform of the test items: show what was
+            # released, and beside it the fit-split image each sample is closest to.
+            released = fitted.release.images[:items]
+            rows.append((f"{title}: released", released))
+            nearest, rms = nearest_fit_images(released, splits.train.images)
+            rows.append((f"  nearest fit image (RMS {float(rms.mean()):.3f})", nearest))
+            continue
         rows.append((title, fitted.test.images[:items]))
         sanitizer = fitted.sanitizer
         reference, _ = reference_config(registry, job.sanitizer)
@@ -208,6 +232,9 @@ def _image_strip(shown: list, test: Any, sensitive: str, items: int, spec: Bench
     for row, (label, images) in enumerate(rows):
         for column in range(len(raw)):
             ax = axes[row][column]
+            if column >= len(images):  # a release smaller than the strip
+                ax.axis("off")
+                continue
             image = images[column].detach().float().clamp(0, 1).permute(1, 2, 0).numpy()
             ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image,
                       cmap="gray" if image.shape[-1] == 1 else None, interpolation="nearest")
@@ -215,5 +242,6 @@ def _image_strip(shown: list, test: Any, sensitive: str, items: int, spec: Bench
             ax.set_yticks([])
             if column == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-    figure.suptitle(f"the first {len(raw)} test items: raw, then each configuration's output", fontsize=8)
+    figure.suptitle(f"the first {len(raw)} test items: raw, then each configuration's output "
+                    "(a release-mode sanitizer: its first released images)", fontsize=8)
     return _save(figure, path)

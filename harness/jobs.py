@@ -205,7 +205,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         except Exception as exc:  # noqa: BLE001 - a plugin gone from the registry must not
             # turn the error handling itself into an exception
             provenance = {"device": device, "seed": cell.seed, "cell_seed": cell_seed,
-                          "profile": cell.profile, "unavailable": error_text(exc)}
+                          "profile": cell.profile, "data_params": dict(cell.dataset_params),
+                          "unavailable": error_text(exc)}
         if fitted is not None and fitted.notes:
             provenance["notes"] = list(fitted.notes)
         store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),

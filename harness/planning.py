@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,29 +238,29 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") 
                 k: v for k, v in full.kwargs.items()
                 if k in config.kwargs or k not in defaults or defaults[k] != v}).label
     cells = []
-    data_id = dataset_identity(registry, spec.dataset, spec.dataset_params, seal)
-    for seed in spec.run_seeds:
-        for task in tasks:
-            for sanitizer in dict.fromkeys(resolved["sanitizers"]):
-                for kind, configs in (("attack", dict.fromkeys(resolved["attacks"])),
-                                      ("metric", dict.fromkeys(resolved["metrics"]))):
-                    for config in configs:
-                        key = hashlib.sha256(canonical_json({
-                            "data": data_id, "task": task.as_dict(),
-                            "sanitizer": [sanitizer.name, sanitizer.kwargs,
-                                          code_identity(registry, "sanitizers", sanitizer.name)],
-                            "kind": kind,
-                            "plugin": [config.name, config.kwargs,
-                                       code_identity(registry, kind + "s", config.name)],
-                            "seed": seed, "profile": spec.profile, "storage": STORAGE_FORMAT,
-                        }).encode()).hexdigest()[:24]
-                        scoring = model = ""
-                        if kind == "attack":
-                            attack = registry.attack(config.name)
-                            scoring, model = attack_kind(attack).name, threat_model(attack).id
-                        cells.append(Cell(spec.dataset, spec.dataset_params, task, sanitizer, kind,
-                                          config, seed, spec.profile, key, labels[sanitizer],
-                                          labels[config], scoring, model, seal))
+    # Seed, then data configuration, then task: the job order of a spec without a data sweep.
+    for seed, data_params, task in itertools.product(spec.run_seeds, spec.dataset_configs, tasks):
+        data_id = dataset_identity(registry, spec.dataset, data_params, seal)
+        for sanitizer in dict.fromkeys(resolved["sanitizers"]):
+            for kind, configs in (("attack", dict.fromkeys(resolved["attacks"])),
+                                  ("metric", dict.fromkeys(resolved["metrics"]))):
+                for config in configs:
+                    key = hashlib.sha256(canonical_json({
+                        "data": data_id, "task": task.as_dict(),
+                        "sanitizer": [sanitizer.name, sanitizer.kwargs,
+                                      code_identity(registry, "sanitizers", sanitizer.name)],
+                        "kind": kind,
+                        "plugin": [config.name, config.kwargs,
+                                   code_identity(registry, kind + "s", config.name)],
+                        "seed": seed, "profile": spec.profile, "storage": STORAGE_FORMAT,
+                    }).encode()).hexdigest()[:24]
+                    scoring = model = ""
+                    if kind == "attack":
+                        attack = registry.attack(config.name)
+                        scoring, model = attack_kind(attack).name, threat_model(attack).id
+                    cells.append(Cell(spec.dataset, data_params, task, sanitizer, kind,
+                                      config, seed, spec.profile, key, labels[sanitizer],
+                                      labels[config], scoring, model, seal))
     return cells
 
 

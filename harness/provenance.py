@@ -48,6 +48,8 @@ def cell_provenance(registry: Registry, cell: "Cell", device: str, cell_seed: in
         "cell_seed": cell_seed, "profile": cell.profile,
         # Which generated data the cell saw: the board matches its leakage floor by it.
         "data_key": dataset_key(registry, cell.dataset, cell.dataset_params, cell.seal),
+        # The spec's [dataset] parameters: a data sweep's boards are told apart by them.
+        "data_params": dict(cell.dataset_params),
         **({"seal": cell.seal} if cell.seal else {}),
         "dataset": version_of(registry, "datasets", cell.dataset),
         "sanitizer": version_of(registry, "sanitizers", cell.sanitizer.name),

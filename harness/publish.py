@@ -12,6 +12,8 @@
   of configurations (:mod:`ppbench.sweep_curves`);
 - ``budget-<dataset>-<task>.png``: where an attack is listed at several budgets, its leakage
   against the budget, one curve per sanitizer (:mod:`ppbench.budget_curves`);
+- ``data-<dataset>-<task>-<data>.png``: where the spec sweeps a ``[dataset]`` parameter, each
+  attack's figure against it across the boards (:mod:`ppbench.data_curves`);
 - ``points-*.png`` / ``strip-*.png``: example outputs, when the spec has an ``[examples]``
   table (:mod:`ppbench.examples`);
 - with the spec's ``[[reference]]`` tables, the papers' figures beside the board's own
@@ -33,6 +35,7 @@ from typing import Sequence
 from .boards.board import Leaderboard, is_finite
 from .boards.render import render_csv, render_html, render_json, render_markdown
 from .budget_curves import BUDGET_CAPTION, BUDGET_PREFIX, budget_path_name, plot_budget_curves
+from .data_curves import DATA_CAPTION, DATA_CURVES_PREFIX, data_curves_path_name, data_sweeps, plot_data_sweep
 from .examples import EXAMPLE_PREFIXES
 from .spec import Reference
 from .sweep_curves import CURVES_PREFIX, curves_path_name, plot_sweep_curves
@@ -82,11 +85,17 @@ def publish(boards: list[Leaderboard], spec_toml_text: str, out_dir: str | Path,
                 if path is not None:
                     images.setdefault(board.slug, []).append((path.name, f"{caption}, {board.title}"))
                     written.append(path)
+        for parameter, points in data_sweeps(boards):
+            first = points[0][1]
+            path = plot_data_sweep(parameter, points, out_dir / data_curves_path_name(first))
+            images.setdefault(first.slug, []).append(
+                (path.name, f"{DATA_CAPTION} ({parameter}), {first.dataset} / {first.task}"))
+            written.append(path)
     for slug, figures in (examples or {}).items():
         images.setdefault(slug, []).extend(figures)
         written.extend(out_dir / name for name, _ in figures)
     current = {name for shown in images.values() for name, _ in shown}
-    for prefix in (PLOT_PREFIX, CURVES_PREFIX, BUDGET_PREFIX, *EXAMPLE_PREFIXES):
+    for prefix in (PLOT_PREFIX, CURVES_PREFIX, BUDGET_PREFIX, DATA_CURVES_PREFIX, *EXAMPLE_PREFIXES):
         for stale in out_dir.glob(f"{prefix}*.png"):
             if stale.name not in current:
                 stale.unlink()

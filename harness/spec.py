@@ -12,6 +12,7 @@ A spec file::
 
     [dataset]
     name = "synthfaces"         # other keys are the loader's parameters
+    n_train = [500, 2000]       # a list sweeps here too: one data configuration per value
 
     [[sanitizers]]
     name = "blur"
@@ -28,7 +29,9 @@ A spec file::
     items = 8                   # test items per strip (images) or points per panel (vectors)
 
 A list value sweeps a parameter (several lists: their product). A parameter whose value is itself
-a list is written as a list of lists.
+a list is written as a list of lists. A swept ``[dataset]`` parameter gives one data configuration
+per value: every sanitizer, attack and metric runs on each, and each gets its own leaderboards
+(``ppbench.boards``: one board per data set, data configuration, task and profile).
 """
 
 from __future__ import annotations
@@ -130,6 +133,13 @@ class BenchmarkSpec:
     examples_where: tuple[tuple[str, Any], ...] | None = None
     examples_items: int | None = None
     references: tuple[Reference, ...] = ()
+
+    @property
+    def dataset_configs(self) -> list[tuple[tuple[str, Any], ...]]:
+        """One data configuration per point of the product of the swept ``[dataset]`` parameters
+        (a single one when none is swept), in the spec's order."""
+        return [config.params for config in expand_sweep(f"{self.source}: [dataset]",
+                                                          dict(self.dataset_params))]
 
     @property
     def run_seeds(self) -> list[int]:
@@ -245,6 +255,8 @@ def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
                                  "standard_check"}
     if unknown_keys:
         raise SpecError(f"{source}: [benchmark] has unknown fields {sorted(unknown_keys)}")
+    # A swept [dataset] parameter is checked here, where the file is named.
+    expand_sweep(f"{source}: [dataset]", {k: v for k, v in dataset.items() if k != "name"})
     where, items = _examples_table(data, source)
     return BenchmarkSpec(
         name=str(bench.get("name", Path(source).parent.name or "benchmark")),

@@ -94,6 +94,30 @@ def test_an_image_strip_shows_generator_rows_per_class(tmp_path):
     assert (tmp_path / "out" / "strip-synthfaces-smiling.png").stat().st_size > 1000
 
 
+def test_a_release_strip_shows_the_released_faces_and_their_nearest_fit_images_per_data_configuration(tmp_path):
+    import torch
+
+    from ppbench.examples import nearest_fit_images
+
+    benchmark = spec_from_dict({
+        "benchmark": {"name": "strip", "tasks": ["smiling"], "seeds": 1},
+        "dataset": {"name": "synthfaces", "n_train": [48, 64], "n_attack": 32, "n_test": 32, "n_aux": 32},
+        "sanitizers": [{"name": "surrogate-gan", "epochs": 1, "width": 4, "latent_dim": 4,
+                        "discriminator_width": 4}],
+        "attacks": [], "metrics": [{"name": "distortion"}],  # n/a on a release; the fit is cached
+        "examples": {"items": 4},
+    }, "strip.toml")
+    run(benchmark, RunOptions(store=str(tmp_path / "r.db"), cache_dir=str(tmp_path / "cache")))
+    examples, notes = draw_examples(benchmark, tmp_path / "cache", tmp_path / "out")
+    # One strip per data configuration, named like its board.
+    assert notes == [] and list(examples) == ["synthfaces-smiling-n_train=48", "synthfaces-smiling-n_train=64"]
+    for slug in examples:
+        assert (tmp_path / "out" / f"strip-{slug}.png").stat().st_size > 1000
+    fit = torch.rand(10, 3, 4, 4)
+    nearest, rms = nearest_fit_images(fit[[3, 7]] + 0.01, fit)
+    assert torch.equal(nearest, fit[[3, 7]]) and torch.allclose(rms, torch.full((2,), 0.01), atol=1e-4)
+
+
 def test_reference_tables_are_checked_and_round_trip():
     base = {"benchmark": {"tasks": ["s"]}, "dataset": {"name": "gaussians2d"},
             "sanitizers": [{"name": "identity"}]}

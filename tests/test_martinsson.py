@@ -140,20 +140,27 @@ def test_the_adversarial_loop_is_reproducible():
 
 def test_a_loose_budget_hides_the_gaussian_and_a_tight_one_does_not():
     """gaussians2d: with eps = 2 the filter can move every point to the boundary, and a linear
-    adversary falls to chance; with eps = 0.1 it cannot, and the classes stay apparent."""
+    adversary falls to chance; with eps = 0.1 it cannot, and the classes stay apparent.
+
+    The filter is one side of an adversarial game, and a single fit can stop short of the
+    equilibrium (the gaussians2d board's gap-filter at eps = 2: 0.547 ± 0.164 over seeds; seed 1
+    reads 0.60 on some CPUs), so the claim is held by the median over three fit seeds."""
+    from statistics import median
+
     from sklearn.linear_model import LogisticRegression
 
     profile = ctx().profile
     splits = load_gaussians(profile, seed=0, n_train=20000, n_attack=2000, n_test=2000, n_aux=16)
-    accuracies = {}
-    for eps in (0.1, 2.0):
-        # The gaussians2d benchmark's settings (leaderboards/gaussians2d/benchmark.toml).
-        sanitizer = GapFilter(eps=eps, epochs=40, batch_size=1024, width=64).fit(
-            splits.train, GAUSSIAN_TASKS[0], ctx(1))
-        attack = sanitizer.transform(splits.attack.images, ctx(2))
-        test = sanitizer.transform(splits.test.images, ctx(3))
-        clf = LogisticRegression().fit(attack.numpy(), splits.attack.labels["s"].numpy())
-        accuracies[eps] = clf.score(test.numpy(), splits.test.labels["s"].numpy())
-        assert distortion(test, splits.test.images).item() <= eps * 1.15
-    assert accuracies[0.1] > 0.85
-    assert abs(accuracies[2.0] - 0.5) < 0.1
+    accuracies: dict[float, list[float]] = {}
+    for eps, fit_seeds in ((0.1, (1,)), (2.0, (1, 4, 7))):
+        for fit_seed in fit_seeds:
+            # The gaussians2d benchmark's settings (leaderboards/gaussians2d/benchmark.toml).
+            sanitizer = GapFilter(eps=eps, epochs=40, batch_size=1024, width=64).fit(
+                splits.train, GAUSSIAN_TASKS[0], ctx(fit_seed))
+            attack = sanitizer.transform(splits.attack.images, ctx(2))
+            test = sanitizer.transform(splits.test.images, ctx(3))
+            clf = LogisticRegression().fit(attack.numpy(), splits.attack.labels["s"].numpy())
+            accuracies.setdefault(eps, []).append(clf.score(test.numpy(), splits.test.labels["s"].numpy()))
+            assert distortion(test, splits.test.images).item() <= eps * 1.15
+    assert accuracies[0.1][0] > 0.85
+    assert abs(median(accuracies[2.0]) - 0.5) < 0.1, accuracies[2.0]

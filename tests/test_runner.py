@@ -268,3 +268,39 @@ def test_sweeps_expand_to_one_configuration_per_point(testkit, tmp_path):
                                            tables("attacks", 'name = "threshold"'))))
     assert default.sanitizer_label == "darken" and default.sanitizer.kwargs == {"strength": 0.5}
     assert default.key in {c.key for c in cells}
+
+
+def test_a_swept_dataset_parameter_runs_each_data_configuration_with_its_own_board(testkit, tmp_path):
+    from ppbench.boards.build import boards_from_store
+
+    spec_path = write_spec(tmp_path / "s.toml", tables("sanitizers", 'name = "identity"', 'name = "blackout"'),
+                           tables("attacks", 'name = "threshold"'), seeds=2, dataset="n_train = [120, 240]")
+    spec = load_spec(spec_path)
+    assert spec.dataset_configs == [(("n_train", 120),), (("n_train", 240),)]
+    cells = plan(spec)
+    assert len(cells) == 2 * 2 * 2 and len({c.key for c in cells}) == len(cells)
+    assert {c.dataset_params for c in cells} == {(("n_train", 120),), (("n_train", 240),)}
+    run(spec, options(tmp_path))
+    boards = boards_from_store(ResultStore(tmp_path / "results.db"))
+    # One board per data configuration, in the sweep's order; no row is shared between them.
+    assert [b.data for b in boards] == ["n_train=120", "n_train=240"]
+    assert [b.slug for b in boards] == ["tiny-secret-n_train=120", "tiny-secret-n_train=240"]
+    for board in boards:
+        assert sorted(board.ranking["sanitizer"]) == ["blackout", "identity"]
+        assert (board.ranking["worst_case_n_seeds"] == 2).all()
+        assert set(board.table["data"]) == {board.data}
+        assert board.data in board.title
+    # Published, the boards are read side by side: each attack's figure against n_train.
+    from ppbench.data_curves import data_sweeps
+    from ppbench.publish import publish
+
+    [(parameter, points)] = data_sweeps(boards)
+    assert parameter == "n_train" and [value for value, _ in points] == [120.0, 240.0]
+    written = {p.name for p in publish(boards, spec_path.read_text(), tmp_path / "site")}
+    assert "data-tiny-secret-n_train=120.png" in written
+    assert "n_train=240" in (tmp_path / "site" / "leaderboard.md").read_text()
+    # The sweep's values are checked where the file is named.
+    bad = write_spec(tmp_path / "bad.toml", tables("sanitizers", 'name = "identity"'),
+                     tables("attacks", 'name = "threshold"'), dataset="n_train = []")
+    with pytest.raises(SpecError, match=r"bad.toml: \[dataset\].*n_train.*empty"):
+        load_spec(bad)

@@ -15,7 +15,7 @@ from ppbench.plugins.attacks.logan import LoganBlackbox, LoganWhitebox
 from ppbench.plugins.sanitizers.surrogate_gan import SurrogateGAN
 from ppbench.testing import TOY_TASK, check_sanitizer, toy_splits
 
-FAST = {"epochs": 2, "width": 8, "latent_dim": 8}
+FAST = {"epochs": 2, "width": 8, "latent_dim": 8, "discriminator_width": 8}
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "lsgan"])
@@ -37,7 +37,7 @@ def test_surrogate_gan_exposes_its_handles_in_the_common_forms():
     assert handles[GENERATOR].generate(latents, ctx).shape == (5, *splits.train.shape)
 
 
-@pytest.mark.parametrize("bad", [{"arch": "wgan"}, {"n_release": 0}, {"epochs": -1}, {"width": 1.5}])
+@pytest.mark.parametrize("bad", [{"arch": "wgan"}, {"n_release": 0}, {"epochs": -1}, {"steps": 0}, {"width": 1.5}, {"discriminator_lr": 0}])
 def test_surrogate_gan_rejects_bad_parameters_naming_them(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         SurrogateGAN(**bad)

@@ -9,8 +9,9 @@ order with the figures the ranking policy used.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import astuple, dataclass, field
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -28,12 +29,31 @@ FLAG = "flag"
 PARETO_TEXT = {"front": "✓", "possible": "(✓)", "": ""}
 
 TIDY_COLUMNS = (
-    "dataset", "task", "sensitive", "profile", "position", "tier", "sanitizer", "column", "kind",
+    "dataset", "data", "task", "sensitive", "profile", "position", "tier", "sanitizer", "column", "kind",
     "plugin", "value", "threat_model", "role", "better", "mean", "ci_low", "ci_high", "half_width",
     "n_seeds", "interval", "status", "incomplete", "leaks", "pareto", "flag",
 )
 
 _STATUS_TEXT = {"error": "error", "n/a": "n/a", "missing": "—"}
+
+
+def data_label(config: Mapping[str, Any], configs: Sequence[Mapping[str, Any]]) -> str:
+    """A data configuration's name on its board: the ``[dataset]`` parameters that differ among
+    the benchmark's ``configs`` ("n_train=500"), '' when there is only one configuration."""
+    keys = sorted({key for other in configs for key in other})
+    varying = [key for key in keys if len({repr(other.get(key)) for other in configs}) > 1]
+    return ",".join(f"{key}={config.get(key)}" for key in varying)
+
+
+def board_slug(dataset: str, task: str, profile: str | None = None, data: str = "") -> str:
+    """A board's file-name stem: ``<dataset>-<task>``, plus ``-<profile>`` when a benchmark mixes
+    profiles and ``-<data label>`` in a data sweep (``synthfaces-identity-n_train=500``)."""
+    slug = f"{dataset}-{task}"
+    if profile:
+        slug += f"-{profile}"
+    if data:
+        slug += "-" + re.sub(r"[^A-Za-z0-9_.=-]+", "_", data.replace(",", "-"))
+    return slug
 
 
 @dataclass(frozen=True)
@@ -92,10 +112,14 @@ class Leaderboard:
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     footnotes: list[str] = field(default_factory=list)
+    # The data configuration of a data sweep ("n_train=500": the [dataset] parameters that differ
+    # among the benchmark's configurations); '' when the benchmark has only one.
+    data: str = ""
 
     @property
     def title(self) -> str:
-        return f"{self.dataset} / {self.task} (sensitive: {self.sensitive})"
+        data = f" [{self.data}]" if self.data else ""
+        return f"{self.dataset}{data} / {self.task} (sensitive: {self.sensitive})"
 
     @property
     def has_attacks(self) -> bool:
@@ -160,8 +184,8 @@ class Leaderboard:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "dataset": self.dataset, "task": self.task, "sensitive": self.sensitive,
-            "profile": self.profile, "slug": self.slug,
+            "dataset": self.dataset, "data": self.data or None, "task": self.task,
+            "sensitive": self.sensitive, "profile": self.profile, "slug": self.slug,
             "utility_column": self.utility_column.header if self.utility_column else None,
             "standard_check": self.standard_check,
             "leakage_floor": {"mean": number(self.floor.mean), "ci_low": number(self.floor.ci_low),

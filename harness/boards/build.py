@@ -21,8 +21,9 @@ import pandas as pd
 
 from ..kinds import ATTACK_KINDS, separate_threat_models
 from ..provenance import collect_provenance
+from ..spec import canonical_json
 from .board import (ATTACK, DETECTION, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, Column,
-                    ColumnKey, Figure, Leaderboard)
+                    ColumnKey, Figure, Leaderboard, board_slug, data_label)
 from .notes import footnotes, notes
 from .policy import RowSummary, apply_policy
 from .statistics import (ALPHA, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
@@ -47,15 +48,50 @@ def build_leaderboards(frame: pd.DataFrame, items: Mapping[str, Mapping[str, Any
         return []
     items = items or {}
     facts = list(facts)
+    frame = frame.assign(data_params=frame["provenance"].map(_data_params))
     profiles_per_task = frame.groupby(["dataset", "task"])["profile"].nunique()
+    labels = _data_labels(frame)
     boards = []
-    for (dataset, task, profile), rows in frame.groupby(["dataset", "task", "profile"], sort=True):
-        slug = f"{dataset}-{task}"
-        if profiles_per_task[(dataset, task)] > 1:
-            slug += f"-{profile}"
+    for (dataset, task, profile, data_params), rows in frame.groupby(
+            ["dataset", "task", "profile", "data_params"], sort=False):
+        data = labels[(dataset, data_params)]
+        slug = board_slug(str(dataset), str(task),
+                          str(profile) if profiles_per_task[(dataset, task)] > 1 else None, data)
         boards.append(_build_board(str(dataset), str(task), str(profile), slug,
-                                   rows.reset_index(drop=True), items, facts, standard_check))
-    return boards
+                                   rows.reset_index(drop=True), items, facts, standard_check, data))
+    return sorted(boards, key=lambda b: (b.dataset, b.task, b.profile, _data_order(b.data)))
+
+
+def _data_params(provenance: Any) -> str:
+    """A cell's data configuration (the spec's ``[dataset]`` parameters), as canonical JSON."""
+    try:
+        params = json.loads(provenance).get("data_params", {}) if provenance else {}
+    except (TypeError, ValueError, AttributeError):
+        params = {}
+    return canonical_json(params if isinstance(params, dict) else {})
+
+
+def _data_labels(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """Each data configuration's label on its board: the parameters that differ among the data
+    set's configurations in ``frame`` ("n_train=500"), '' where the data set has only one."""
+    labels: dict[tuple[str, str], str] = {}
+    for dataset, group in frame.groupby("dataset", sort=False):
+        configs = {p: json.loads(p) for p in group["data_params"].unique()}
+        for raw, config in configs.items():
+            labels[(dataset, raw)] = data_label(config, list(configs.values()))
+    return labels
+
+
+def _data_order(label: str) -> tuple:
+    """Boards of a data sweep in the order of their values (n_train=500 before n_train=2000)."""
+    parts = []
+    for pair in label.split(",") if label else ():
+        value = pair.partition("=")[2]
+        try:
+            parts.append((0, float(value), ""))
+        except ValueError:
+            parts.append((1, 0.0, value))
+    return tuple(parts)
 
 
 def boards_from_store(store: Any, cell_keys: Iterable[str] | None = None,
@@ -188,7 +224,7 @@ def _floor(rows: pd.DataFrame, facts: list[Any], dataset: str, task: str, profil
 
 def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.DataFrame,
                  items: Mapping[str, Mapping[str, Any]], facts: list[Any],
-                 standard_check: str | None) -> Leaderboard:
+                 standard_check: str | None, data: str = "") -> Leaderboard:
     rows, superseded = _latest_attempts(rows)
     sensitive = str(rows["sensitive"].iloc[0])
     columns = _columns(rows)
@@ -263,7 +299,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
     floor_value = max(0.0, floor.mean) if math.isfinite(floor.mean) else 0.0
     sign = -1.0 if utility_column is not None and utility_column.better == "lower" else 1.0
     ordered = apply_policy(summaries, tier_of, floor_value, standard_check, sign)
-    table = _tidy_table(dataset, task, sensitive, profile, columns, ordered, figures)
+    table = _tidy_table(dataset, data, task, sensitive, profile, columns, ordered, figures)
     ranking = pd.DataFrame([{
         "position": s.position, "tier": s.tier, "sanitizer": s.sanitizer,
         "worst_case": s.worst.mean, "worst_case_ci_low": s.worst.ci_low,
@@ -278,7 +314,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
             ("worst_case_ci_high", judged.worst.ci_high), ("worst_attack", judged.worst_attack))},
     } for s in ordered])
     ranking["tier"] = ranking["tier"].astype("Int64")
-    board = Leaderboard(dataset=dataset, task=task, sensitive=sensitive, profile=profile, slug=slug,
+    board = Leaderboard(dataset=dataset, task=task, sensitive=sensitive, profile=profile, slug=slug, data=data,
                         columns=columns, utility_column=utility_column,
                         standard_check=standard_check if standard_check in {c.plugin_name for c in columns} else None,
                         floor=floor, table=table, ranking=ranking,
@@ -328,7 +364,7 @@ def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Colu
     return RowSummary(sanitizer, worst, attack, dict(ran), standard, Figure(), incomplete)
 
 
-def _tidy_table(dataset: str, task: str, sensitive: str, profile: str, columns: Sequence[Column],
+def _tidy_table(dataset: str, data: str, task: str, sensitive: str, profile: str, columns: Sequence[Column],
                 summaries: Sequence[RowSummary], figures: Mapping[tuple[str, ColumnKey], Figure]) -> pd.DataFrame:
     records = []
     for summary in summaries:
@@ -341,8 +377,8 @@ def _tidy_table(dataset: str, task: str, sensitive: str, profile: str, columns: 
             else:
                 plugin = summary.worst_attack
             records.append({
-                "dataset": dataset, "task": task, "sensitive": sensitive, "profile": profile,
-                "position": summary.position, "tier": summary.tier, "sanitizer": summary.sanitizer,
+                "dataset": dataset, "data": data, "task": task, "sensitive": sensitive,
+                "profile": profile, "position": summary.position, "tier": summary.tier, "sanitizer": summary.sanitizer,
                 "column": column.header, "kind": column.key.kind, "plugin": plugin,
                 "value": column.key.value, "threat_model": column.threat_model, "role": column.role,
                 "better": column.better, "mean": figure.mean, "ci_low": figure.ci_low,

@@ -66,10 +66,12 @@ def _real_loss(logits: torch.Tensor, loss: str, target: float) -> torch.Tensor:
 
 def train_gan(generator: DCGANGenerator, discriminator: DCGANDiscriminator, images: torch.Tensor,
               ctx: Context, *, loss: str = "dcgan", epochs: int, batch_size: int | None = None,
-              lr: float = 2e-4, desc: str = "GAN fit") -> list[dict[str, float]]:
+              lr: float = 2e-4, discriminator_lr: float | None = None, desc: str = "GAN fit",
+              ) -> list[dict[str, float]]:
     """Alternate one discriminator and one generator step per mini-batch of ``images`` for
-    ``epochs`` passes (Adam, lr 2e-4, β₁ = 0.5: Radford et al.'s settings). Returns each epoch's
-    mean losses. Both networks are left in eval mode."""
+    ``epochs`` passes (Adam, β₁ = 0.5; lr 2e-4: Radford et al.'s settings). ``discriminator_lr``
+    (default ``lr``) sets the discriminator's own rate, as in two-time-scale training (Heusel et
+    al.). Returns each epoch's mean losses. Both networks are left in eval mode."""
     if loss not in GAN_LOSSES:
         raise ValueError(f"unknown GAN loss {loss!r}; choose one of {GAN_LOSSES}")
     latent_dim = generator.latent_dim
@@ -85,7 +87,7 @@ def train_gan(generator: DCGANGenerator, discriminator: DCGANDiscriminator, imag
     def generator_loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return _real_loss(discriminator(fake(batch)), loss, 1.0)
 
-    players = [Player("discriminator", [discriminator], adam([discriminator], lr, (0.5, 0.999)),
+    players = [Player("discriminator", [discriminator], adam([discriminator], discriminator_lr or lr, (0.5, 0.999)),
                       discriminator_loss),
                Player("generator", [generator], adam([generator], lr, (0.5, 0.999)), generator_loss)]
     return train_adversarial(players, {"x": images}, ctx, epochs=epochs,

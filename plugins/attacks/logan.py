@@ -8,13 +8,14 @@ logit; the harness calls the highest-scoring half members (Webster et al.'s Algo
   :class:`~ppbench.handles.RealnessScorer` form of the handle; a handle of another form (a
   sanitizer's attribute discriminator) makes the cell ``n/a``.
 - ``logan-blackbox`` (requires ``release``): only the released images. It trains a local GAN of
-  the zoo's DCGAN pair on them (:func:`ppbench.nn.gan.train_gan`, ``loss`` and ``epochs`` its
-  parameters) and scores with the local discriminator: members shaped the release, so the local
+  the zoo's DCGAN pair on them (:func:`ppbench.nn.gan.train_gan`; ``loss``, and ``steps``
+  mini-batches, 1,500 on the quick profile, or ``epochs`` passes over the release, its parameters) and scores with the local discriminator: members shaped the release, so the local
   discriminator, which learned what the release looks like, may find them more real.
 """
 
 from __future__ import annotations
 
+import math
 from numbers import Integral
 from typing import Any
 
@@ -23,8 +24,9 @@ from ppbench.api import NotApplicable, PluginContractError
 from ppbench.handles import RealnessScorer
 from ppbench.membership import MembershipResult, MembershipView
 
-# Passes over the release per profile for the black-box attacker's local GAN.
-BLACKBOX_EPOCHS = {"quick": 100, "standard": 40, "paper": 60}
+# Mini-batches of training per profile for the black-box attacker's local GAN (as surrogate-gan:
+# a step budget, whatever the release's size).
+BLACKBOX_STEPS = {"quick": 1500, "standard": 10000, "paper": 30000}
 
 
 class LoganWhitebox(Attack):
@@ -58,18 +60,20 @@ class LoganBlackbox(Attack):
                    "images; its discriminator scores each candidate.")
     requires = frozenset({RELEASE})
 
-    def __init__(self, loss: str = "dcgan", epochs: int | None = None, width: int = 32,
-                 latent_dim: int = 32) -> None:
+    def __init__(self, loss: str = "dcgan", steps: int | None = None, epochs: int | None = None,
+                 width: int = 32, latent_dim: int = 32) -> None:
         from ppbench.nn.gan import GAN_LOSSES
 
         self.loss = loss
+        self.steps = steps
         self.epochs = epochs
         self.width = width
         self.latent_dim = latent_dim
         if loss not in GAN_LOSSES:
             raise PluginContractError(f"{self.name}: loss must be one of {GAN_LOSSES}, got {loss!r}")
-        for field, value in (("epochs", epochs), ("width", width), ("latent_dim", latent_dim)):
-            if value is None and field == "epochs":
+        for field, value in (("steps", steps), ("epochs", epochs), ("width", width),
+                             ("latent_dim", latent_dim)):
+            if value is None and field in ("steps", "epochs"):
                 continue
             if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
                 raise PluginContractError(f"{self.name}: {field} must be a positive integer, got {value!r}")
@@ -78,7 +82,8 @@ class LoganBlackbox(Attack):
         from ppbench.nn.gan import DCGANDiscriminator, DCGANGenerator, realness, train_gan
 
         released = view.release.images
-        epochs = self.epochs or BLACKBOX_EPOCHS.get(ctx.profile.name, 10 * ctx.profile.fit_epochs)
+        steps = self.steps or BLACKBOX_STEPS.get(ctx.profile.name, 100 * ctx.profile.fit_epochs)
+        epochs = self.epochs or max(1, math.ceil(steps * ctx.profile.batch_size / max(1, len(released))))
         ctx.seed_everything()
         generator = DCGANGenerator(released.shape[1:], self.latent_dim, self.width)
         discriminator = DCGANDiscriminator(released.shape[1:], self.width)
