@@ -321,6 +321,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
             examples, notes = draw_examples(spec, resolve_cache_dir(args.cache), out)
             for note in notes:
                 print(f"ppbench: note: examples: {note}", file=sys.stderr)
+    from .membership_roc import draw_membership_roc
+
+    for slug, figures in draw_membership_roc(store, boards, [c.key for c in cells], out).items():
+        examples.setdefault(slug, []).extend(figures)
     for path in publish(boards, spec_path.read_text(), out, examples=examples, references=spec.references):
         print(path)
     return 0

@@ -16,7 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from .boards.board import ATTACK, Column, Leaderboard, is_finite
+from .boards.board import Column, Leaderboard, is_finite
+from .budget_curves import primary_attack_columns
 
 DATA_CURVES_PREFIX = "data-"
 DATA_CAPTION = "leakage against the data configuration"
@@ -59,14 +60,6 @@ def data_sweeps(boards: Sequence[Leaderboard]) -> list[tuple[str, list[tuple[flo
     return sweeps
 
 
-def _primary_columns(board: Leaderboard) -> dict[str, Column]:
-    primary: dict[str, Column] = {}
-    for column in board.columns:
-        if column.key.kind == ATTACK:
-            primary.setdefault(column.key.plugin, column)
-    return primary
-
-
 def plot_data_sweep(parameter: str, points: Sequence[tuple[float, Leaderboard]], path: Path) -> Path:
     """One data sweep (:func:`data_sweeps`) as a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -75,7 +68,7 @@ def plot_data_sweep(parameter: str, points: Sequence[tuple[float, Leaderboard]],
     # (figure name) -> (attack label) -> column per board
     panels: dict[str, dict[str, dict[int, Column]]] = defaultdict(lambda: defaultdict(dict))
     for index, (_, board) in enumerate(points):
-        for attack, column in _primary_columns(board).items():
+        for attack, column in primary_attack_columns(board).items():
             panels[column.key.value][attack][index] = column
     sanitizers = list(dict.fromkeys(s for _, board in points for s in board.ranking["sanitizer"]))
     attacks = sorted({attack for by_attack in panels.values() for attack in by_attack})

@@ -32,7 +32,8 @@ from .spec import BenchmarkSpec
 if TYPE_CHECKING:
     import torch
 
-EXAMPLE_PREFIXES = ("points-", "strip-")
+# Figures drawn before publish() from the cache or the store: publish() clears stale ones.
+EXAMPLE_PREFIXES = ("points-", "strip-", "roc-")
 DEFAULT_ITEMS = {VECTOR: 1000}  # images: 8
 
 

@@ -196,6 +196,14 @@ def test_every_existing_plugin_meets_a_release_with_a_figure_or_a_reason(testkit
     text = " ".join(board.footnotes)
     assert "Algorithm-1 accuracy" in text and "Release rows" in text
     assert "membership worst-case adv" in render([board], "md")
+    # The ROC figure draws the strongest membership attack from the stored per-candidate scores.
+    from ppbench.membership_roc import draw_membership_roc, strongest_membership
+
+    assert strongest_membership(board)[:2] == ("copy-release", "dcr")
+    keys = ResultStore(tmp_path / "r.db").frame()["cell_key"].unique().tolist()
+    drawn = draw_membership_roc(ResultStore(tmp_path / "r.db"), [board], keys, tmp_path / "site")
+    assert drawn == {board.slug: [(f"roc-{board.slug}.png", drawn[board.slug][0][1])]}
+    assert (tmp_path / "site" / f"roc-{board.slug}.png").stat().st_size > 1000
     # Cached: one more attack costs no fit, and reads the same release.
     again = run(_spec([{"name": "copy-release"}], [{"name": "dcr"}, {"name": "linear-probe"}]), options)
     assert again.fits_computed == 0 and again.fits_reused == 1

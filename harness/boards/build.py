@@ -82,6 +82,13 @@ def _data_labels(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
     return labels
 
 
+def data_labels_of(frame: pd.DataFrame) -> pd.Series:
+    """Each stored row's data configuration label, as its board names it ("n_train=500")."""
+    params = frame["provenance"].map(_data_params)
+    labels = _data_labels(frame.assign(data_params=params))
+    return pd.Series([labels[(d, p)] for d, p in zip(frame["dataset"], params)], index=frame.index)
+
+
 def _data_order(label: str) -> tuple:
     """Boards of a data sweep in the order of their values (n_train=500 before n_train=2000)."""
     parts = []
