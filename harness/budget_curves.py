@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from pathlib import Path
+from typing import Iterable
 
 from .boards.board import ATTACK, Column, Leaderboard, is_finite
 from .sweep_curves import split_label, sweep_families
@@ -39,6 +40,22 @@ def primary_attack_columns(board: Leaderboard) -> dict[str, Column]:
         if column.key.kind == ATTACK:
             primary.setdefault(column.key.plugin, column)
     return primary
+
+
+def figure_series(points: Iterable[tuple[float, Leaderboard, str, Column]]
+                  ) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``(x, board, sanitizer, column)`` points -> xs, means and the distances from each mean down
+    and up to its 95% interval (for ``errorbar``); points without a finite mean are left out."""
+    xs, ys, low, high = [], [], [], []
+    for x, board, sanitizer, column in points:
+        cell = board.figure(sanitizer, column)
+        if not is_finite(cell["mean"]):
+            continue
+        xs.append(x)
+        ys.append(float(cell["mean"]))
+        low.append(max(0.0, ys[-1] - float(cell["ci_low"])) if is_finite(cell["ci_low"]) else 0.0)
+        high.append(max(0.0, float(cell["ci_high"]) - ys[-1]) if is_finite(cell["ci_high"]) else 0.0)
+    return xs, ys, low, high
 
 
 def budget_sweeps(board: Leaderboard) -> dict[tuple[str, str], list[tuple[float, Column]]]:
@@ -77,15 +94,7 @@ def plot_budget_curves(board: Leaderboard, path: Path) -> Path | None:
         axes = figure.add_subplot(rows, columns, index + 1)
         values = [value for value, _ in points]
         for number, sanitizer in enumerate(sanitizers):
-            xs, ys, low, high = [], [], [], []
-            for value, column in points:
-                cell = board.figure(sanitizer, column)
-                if not is_finite(cell["mean"]):
-                    continue
-                xs.append(value)
-                ys.append(float(cell["mean"]))
-                low.append(max(0.0, ys[-1] - float(cell["ci_low"])) if is_finite(cell["ci_low"]) else 0.0)
-                high.append(max(0.0, float(cell["ci_high"]) - ys[-1]) if is_finite(cell["ci_high"]) else 0.0)
+            xs, ys, low, high = figure_series((value, board, sanitizer, column) for value, column in points)
             if xs:
                 line = axes.errorbar(xs, ys, yerr=[low, high], marker="o", markersize=4, capsize=2,
                                      elinewidth=0.8, linewidth=1.3, color=f"C{number % 10}")

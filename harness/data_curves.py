@@ -16,8 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from .boards.board import Column, Leaderboard, is_finite
-from .budget_curves import primary_attack_columns
+from .boards.board import Column, Leaderboard
+from .budget_curves import figure_series, primary_attack_columns
 
 DATA_CURVES_PREFIX = "data-"
 DATA_CAPTION = "leakage against the data configuration"
@@ -84,18 +84,9 @@ def plot_data_sweep(parameter: str, points: Sequence[tuple[float, Leaderboard]],
         for attack, by_board in sorted(by_attack.items()):
             colour = f"C{attacks.index(attack) % 10}"
             for number, sanitizer in enumerate(sanitizers):
-                xs, ys, low, high = [], [], [], []
-                for index, (value, board) in enumerate(points):
-                    column = by_board.get(index)
-                    if column is None or sanitizer not in set(board.ranking["sanitizer"]):
-                        continue
-                    cell = board.figure(sanitizer, column)
-                    if not is_finite(cell["mean"]):
-                        continue
-                    xs.append(value)
-                    ys.append(float(cell["mean"]))
-                    low.append(max(0.0, ys[-1] - float(cell["ci_low"])) if is_finite(cell["ci_low"]) else 0.0)
-                    high.append(max(0.0, float(cell["ci_high"]) - ys[-1]) if is_finite(cell["ci_high"]) else 0.0)
+                xs, ys, low, high = figure_series(
+                    (value, board, sanitizer, by_board[index]) for index, (value, board) in enumerate(points)
+                    if index in by_board and sanitizer in set(board.ranking["sanitizer"]))
                 if xs:
                     line = axes.errorbar(xs, ys, yerr=[low, high], marker="o", markersize=4, capsize=2,
                                          elinewidth=0.8, linewidth=1.3, color=colour,
