@@ -92,20 +92,21 @@ def plot_data_sweep(parameter: str, points: Sequence[tuple[float, Leaderboard]],
                                          elinewidth=0.8, linewidth=1.3, color=colour,
                                          linestyle=_LINE_STYLES[number % len(_LINE_STYLES)])
                     handles.setdefault(f"{attack} · {sanitizer}", line)
-        if name == "accuracy":
-            axes.axhline(0.5, color="0.4", linestyle=":", linewidth=1)
+        chance = {"accuracy": 0.5, "advantage": 0.0}.get(name)
+        if chance is not None:
+            axes.axhline(chance, color="0.4", linestyle=":", linewidth=1)
         if min(values) > 0 and max(values) / min(values) >= 4:
             axes.set_xscale("log")
         axes.set_xticks(values, [f"{v:g}" for v in values])
         axes.minorticks_off()
         axes.set_xlabel(parameter)
-        axes.set_ylabel(name)
+        axes.set_ylabel(f"{name} (0 = chance)" if name == "advantage" else name)
         axes.grid(alpha=0.3)
-    figure.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize=7)
+    figure.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=7)
     board = points[0][1]
     figure.suptitle(f"{board.dataset} / {board.task}: {DATA_CAPTION} ({parameter})", fontsize=10)
     figure.text(0.01, 0.005, "colour: attack; line style: sanitizer; error bars: the boards' 95% "
-                "intervals; dotted at 0.5: chance of a membership accuracy", fontsize=7, color="0.3",
+                "intervals; dotted: chance", fontsize=7, color="0.3",
                 ha="left", va="bottom")
     figure.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,13 +18,13 @@
    ``test_reconstruction_and_reference.py`` (the same function on the same pairs, compared for
    equality).
 
-The default suite checks claims 1 to 4 on the published board (three seeds, the full game).
-``-m slow`` runs them live twice: claims 2 and 3 on one seed with a shorter game (8 epochs instead
-of the profile's 40: the subverted model is the honest one plus a payload, whatever the game, and
-both are fitted with the same seeds, so the comparison does not need the full game; about two
-and a half minutes on two cores, too long for the default suite's ten-minute budget), and the
-board's PP-GAN rows anew (three seeds, the full game, which claims 1 and 4 need: at 8 epochs the
-standard check still reads the identity; about 25 minutes on two cores).
+The default suite runs claims 2 and 3 live, on one seed with a shorter game (8 epochs instead of
+the profile's 40: the subverted model is the honest one plus a payload, whatever the game, and
+both are fitted with the same seeds, so the comparison does not need the full game), in about
+two and a half minutes on two cores. Claims 1 and 4 need the full game (at 8 epochs the standard
+check still reads the identity); the default suite checks them on the published board (three
+seeds, the full game), and ``-m slow`` runs the board's PP-GAN rows anew (three seeds: about 25
+minutes on two cores) and checks them there.
 """
 
 from __future__ import annotations
@@ -93,14 +93,12 @@ def reduced_run(tmp_path_factory):
     return root / "r.db"
 
 
-@pytest.mark.slow
 def test_the_subverted_model_passes_the_keyless_checks_and_the_key_holder_reads_it(reduced_run):
     table = figures(reduced_run)
     assert set(table.index) == {"ppgan", KEYED, UNKEYED}
     check_claims_2_and_3(table)
 
 
-@pytest.mark.slow
 def test_the_naive_payload_is_caught_by_a_keyless_attack_and_the_keyed_one_is_not(reduced_run):
     table = figures(reduced_run)
     # The payload is what separates them: without the key nothing keyless reads it.
