@@ -3,9 +3,9 @@
 A benchmark that sweeps a data-set parameter (``n_train = [500, 2000]``: the fit-set size of
 Webster et al.'s membership trend) has one board per data configuration. Read side by side, they
 answer "how does leakage change with the data?": this figure draws, for boards of one data set,
-task and profile that differ in one numeric data parameter, each attack's primary figure (a
-membership attack's Algorithm-1 accuracy, an attribute attack's normalized advantage) against the
-parameter's value, with the boards' 95% intervals. One panel per figure name, a colour per attack,
+task and profile that differ in one numeric data parameter, each attack's primary figure (its
+advantage: normalized for an attribute attack, 2·accuracy − 1 for a membership attack; 0 is
+chance) against the parameter's value, with the boards' 95% intervals. One panel per figure name, a colour per attack,
 a line style per sanitizer configuration.
 """
 
@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from .boards.board import Column, Leaderboard
+from .boards.board import Column, Leaderboard, parse_data_label
 from .budget_curves import figure_series, primary_attack_columns
 
 DATA_CURVES_PREFIX = "data-"
@@ -30,8 +30,7 @@ def data_curves_path_name(board: Leaderboard) -> str:
 
 def _numeric_data(label: str) -> dict[str, float] | None:
     values: dict[str, float] = {}
-    for pair in label.split(",") if label else ():
-        key, _, text = pair.partition("=")
+    for key, text in parse_data_label(label):
         try:
             values[key] = float(text)
         except ValueError:

@@ -243,6 +243,8 @@ def _image_strip(shown: list, splits: Any, sensitive: str, items: int, spec: Ben
             ax.set_yticks([])
             if column == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-    figure.suptitle(f"the first {len(raw)} test items: raw, then each configuration's output "
-                    "(a release-mode sanitizer: its first released images)", fontsize=8)
+    released = any(fitted.release is not None for _, fitted in shown)
+    figure.suptitle(f"the first {len(raw)} test items: raw, then each configuration's output"
+                    + (" (a release-mode sanitizer: its first released images)" if released else ""),
+                    fontsize=8)
     return _save(figure, path)

@@ -65,7 +65,8 @@ def draw_membership_roc(store: Any, boards: Sequence[Leaderboard], cell_keys: Se
         lowest = 1.0
         for label in attacks:
             keys = rows.loc[rows["plugin_label"] == label].sort_values("seed")["cell_key"].unique().tolist()
-            for key, items in store.items(keys).items():
+            stored = store.items(keys)
+            for items in (stored[key] for key in keys if key in stored):
                 if "scores" in items and "truth" in items and len(set(items["truth"].tolist())) == 2:
                     fpr, tpr, _ = roc_curve(items["truth"], items["scores"])
                     curves.setdefault(label, []).append((fpr, tpr))

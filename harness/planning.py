@@ -238,9 +238,10 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") 
                 k: v for k, v in full.kwargs.items()
                 if k in config.kwargs or k not in defaults or defaults[k] != v}).label
     cells = []
+    data_ids = {params: dataset_identity(registry, spec.dataset, params, seal) for params in spec.dataset_configs}
     # Seed, then data configuration, then task: the job order of a spec without a data sweep.
-    for seed, data_params, task in itertools.product(spec.run_seeds, spec.dataset_configs, tasks):
-        data_id = dataset_identity(registry, spec.dataset, data_params, seal)
+    for seed, data_params, task in itertools.product(spec.run_seeds, data_ids, tasks):
+        data_id = data_ids[data_params]
         for sanitizer in dict.fromkeys(resolved["sanitizers"]):
             for kind, configs in (("attack", dict.fromkeys(resolved["attacks"])),
                                   ("metric", dict.fromkeys(resolved["metrics"]))):

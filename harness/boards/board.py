@@ -45,6 +45,11 @@ def data_label(config: Mapping[str, Any], configs: Sequence[Mapping[str, Any]]) 
     return ",".join(f"{key}={config.get(key)}" for key in varying)
 
 
+def parse_data_label(label: str) -> list[tuple[str, str]]:
+    """``"n_train=500,n_test=100"`` -> ``[("n_train", "500"), ("n_test", "100")]``."""
+    return [(key, value) for key, _, value in (pair.partition("=") for pair in label.split(","))] if label else []
+
+
 def board_slug(dataset: str, task: str, profile: str | None = None, data: str = "") -> str:
     """A board's file-name stem: ``<dataset>-<task>``, plus ``-<profile>`` when a benchmark mixes
     profiles and ``-<data label>`` in a data sweep (``synthfaces-identity-n_train=500``)."""

@@ -23,7 +23,8 @@ from ..kinds import ATTACK_KINDS, separate_threat_models
 from ..provenance import collect_provenance
 from ..spec import canonical_json
 from .board import (ATTACK, DETECTION, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, Column,
-                    ColumnKey, Figure, Leaderboard, board_slug, data_label)
+                    ColumnKey, Figure, Leaderboard, board_slug, data_label,
+                    parse_data_label)
 from .notes import footnotes, notes
 from .policy import RowSummary, apply_policy
 from .statistics import (ALPHA, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
@@ -92,8 +93,7 @@ def data_labels_of(frame: pd.DataFrame) -> pd.Series:
 def _data_order(label: str) -> tuple:
     """Boards of a data sweep in the order of their values (n_train=500 before n_train=2000)."""
     parts = []
-    for pair in label.split(",") if label else ():
-        value = pair.partition("=")[2]
+    for _, value in parse_data_label(label):
         try:
             parts.append((0, float(value), ""))
         except ValueError:
