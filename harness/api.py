@@ -519,7 +519,9 @@ class Attack(Configurable):
 
 # --- utility metrics -----------------------------------------------------------------------------
 
-Role = Literal["leakage", "utility", "distortion", "diagnostic"]
+# "reported": a figure the leaderboard shows in its own column beside its metric's primary one,
+# never ranked (e.g. surrogate-utility's gap C − C'); "diagnostic": stored, not shown.
+Role = Literal["leakage", "utility", "distortion", "reported", "diagnostic"]
 
 
 @dataclass(frozen=True)

@@ -388,3 +388,21 @@ def test_the_flag_fires_when_the_key_holder_reads_far_more_than_the_keyless_audi
     assert leaky["leaks"]  # the audit does see a leak, just not the size of it
     assert leaky["flag"].startswith("keyless attacks read at most 0.2") and "key holder recovers" in leaky["flag"]
     assert not _row(key_holder_board, "naive-vendor")["flag"]  # caught by the keyless attacks
+
+
+def test_with_two_seeds_a_secondary_figure_combines_the_cells_intervals(tmp_path):
+    """A Student-t interval over two seeds (t = 12.7) spans more than an accuracy's whole range;
+    below three seeds every figure is judged on its test items, like the attack's first figure."""
+    store = ResultStore(tmp_path / "results.db")
+    _fill(store, seeds=(0, 1))
+    (board,) = boards_from_store(store, standard_check=STANDARD)
+    cell = _cell(board, "blur(sigma=2.0)", "linear-probe acc")
+    assert cell["interval"] == "the cells' own, combined over seeds"
+    stored = store.frame()
+    own = stored[(stored["sanitizer_label"] == "blur(sigma=2.0)") & (stored["plugin"] == "linear-probe")
+                 & (stored["metric"] == "accuracy")]
+    halves = ((own["ci_high"] - own["ci_low"]) / 2).to_numpy()
+    # The mean of two independent estimates: its half-width is sqrt(h0² + h1²) / 2.
+    assert (cell["ci_high"] - cell["ci_low"]) / 2 == pytest.approx(np.sqrt((halves ** 2).sum()) / 2, rel=0.05)
+    assert cell["ci_low"] < cell["mean"] < cell["ci_high"]
+    assert 0.0 < cell["ci_low"] and cell["ci_high"] < 1.0

@@ -188,6 +188,11 @@ def test_every_existing_plugin_meets_a_release_with_a_figure_or_a_reason(testkit
     board, = boards_from_store(ResultStore(tmp_path / "r.db"), standard_check="adversarial-classifier")
     headers = [c.header for c in board.columns]
     assert {"dcr adv", "dcr acc", "dcr tpr@1%", "membership worst-case adv"} <= set(headers), headers
+    # surrogate-utility's C and gap C - C' are reported beside C' (never ranked).
+    assert {"surrogate-utility", "surrogate-utility (real_accuracy)", "surrogate-utility (gap)"} <= set(headers)
+    gap = board.table.set_index(["sanitizer", "column"]).loc[("copy-release", "surrogate-utility (gap)")]
+    assert gap["mean"] == pytest.approx(value("copy-release", "surrogate-utility", "gap"))
+    assert gap["ci_low"] <= gap["mean"] <= gap["ci_high"]
     ranking = board.ranking.set_index("sanitizer")
     assert ranking.loc["copy-release", "membership_worst_case"] == pytest.approx(1.0)
     assert ranking.loc["copy-release", "membership_worst_attack"] == "dcr"
@@ -252,3 +257,45 @@ def test_a_release_fitted_in_the_sandbox_is_checked_and_scored_alike(testkit, tm
         RunOptions(store=str(tmp_path / "r.db"), cache_dir=str(tmp_path / "cache"), isolation="process"))
     frame = ResultStore(tmp_path / "r.db").frame()
     assert frame.loc[frame["metric"] == "accuracy", "value"].iloc[0] == 1.0
+
+
+def test_query_distortion_reads_a_filter_that_remembered_its_fit_split(testkit, tmp_path):
+    """The loss attack through query access: a filter that leaves its fit images untouched and
+    changes others is read perfectly; a fixed transform that fits nothing sits at chance; a
+    release has no transform to query and its cell says so."""
+    from ppbench.runner import RunOptions, run
+    from ppbench.store import ResultStore
+
+    spec = _spec([{"name": "memorising-filter"}, {"name": "darken", "strength": 0.5},
+                  {"name": "copy-release"}], [{"name": "query-distortion"}], seeds=2)
+    run(spec, RunOptions(store=str(tmp_path / "r.db"), cache_dir=str(tmp_path / "cache")))
+    frame = ResultStore(tmp_path / "r.db").frame()
+    accuracy = frame[frame["metric"] == "accuracy"].groupby("sanitizer")["value"].mean()
+    assert accuracy["memorising-filter"] == 1.0
+    assert abs(accuracy["darken"] - 0.5) < 0.12
+    release = frame[frame["sanitizer"] == "copy-release"]
+    assert set(release["status"]) == {"n/a"}
+    assert "no transform to query" in release["error"].iloc[0]
+
+
+def test_surrogate_utility_measures_a_transform_and_a_release_on_one_column(testkit, tmp_path):
+    """On a transform C' learns the sanitized images (true labels) and is tested on sanitized
+    test images; C is tested on real ones. A transform that keeps `keep` (darken scales channel 0,
+    the secret's, only) costs a learner nothing, nor does a verbatim release: release and
+    transform rows fill one utility column."""
+    from ppbench.boards.build import boards_from_store
+    from ppbench.runner import RunOptions, run
+    from ppbench.store import ResultStore
+
+    spec = _spec([{"name": "darken", "strength": 1.0}, {"name": "copy-release"}],
+                 [{"name": "adversarial-classifier"}], [{"name": "surrogate-utility"}])
+    run(spec, RunOptions(store=str(tmp_path / "r.db"), cache_dir=str(tmp_path / "cache")))
+    frame = ResultStore(tmp_path / "r.db").frame()
+    utility = frame[(frame["plugin"] == "surrogate-utility")]
+    assert set(utility["status"]) == {"ok"}, utility["error"].unique()
+    gap = utility[utility["metric"] == "gap"].set_index("sanitizer")["value"]
+    assert abs(gap["darken"]) < 0.1
+    assert abs(gap["copy-release"]) < 0.1
+    board, = boards_from_store(ResultStore(tmp_path / "r.db"), standard_check="adversarial-classifier")
+    column = board.table[board.table["column"] == "surrogate-utility"]
+    assert len(column) == 2 and (column["status"] == "ok").all()

@@ -70,7 +70,7 @@ def test_load_plugins_variable_restricts_loading(install_plugin_dists, monkeypat
     assert registry.names("sanitizers") == sorted(["darken", "crashing-sanitizer", "shape-changer",
                                                    "nan-sanitizer", "with-discriminator", "seeded-veil",
                                                    "stamped-veil", "dangling-vendor", "copy-release",
-                                                   "noise-release"])
+                                                   "noise-release", "memorising-filter"])
     assert not registry.failures  # the broken plugin was not even imported
     monkeypatch.setenv("PPBENCH_LOAD_PLUGINS", "ppbench")
     assert "darken" not in build_registry().names("sanitizers")

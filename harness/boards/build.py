@@ -33,7 +33,7 @@ FLOOR_FACT = "leakage_floor"
 WORST_KEY = ColumnKey(WORST_CASE, "", "advantage")
 RECONSTRUCTION_VALUES = ("psnr", "ssim")
 STUDENT_T = "Student-t over seeds"
-CELL_INTERVAL = "the cell's own"
+CELL_INTERVAL = "the cells' own, combined over seeds"
 
 
 def build_leaderboards(frame: pd.DataFrame, items: Mapping[str, Mapping[str, Any]] | None = None,
@@ -143,14 +143,15 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
         role, value = str(first["role"]), str(first["metric"])
         if role == "utility":
             utility.append(Column(ColumnKey(UTILITY, label, value), label, name, role, str(first["better"])))
-            continue
-        measures.append(Column(ColumnKey(MEASURE, label, value), f"{label} ({value})", name, role,
-                               str(first["better"])))
-        if role == "distortion":
-            extras = mine[(mine["metric"] != value) & (mine["role"] != "diagnostic")]
-            for extra, values in extras.groupby("metric", sort=True):
-                measures.append(Column(ColumnKey(MEASURE, label, str(extra)), f"{label} ({extra})",
-                                       name, str(values["role"].iloc[0]), str(values["better"].iloc[0])))
+        else:
+            measures.append(Column(ColumnKey(MEASURE, label, value), f"{label} ({value})", name, role,
+                                   str(first["better"])))
+        # A distortion metric's other figures are all shown; any metric's "reported" ones are.
+        shown = {"reported", "distortion"} if role == "distortion" else {"reported"}
+        extras = mine[(mine["metric"] != value) & mine["role"].isin(shown)]
+        for extra, values in extras.groupby("metric", sort=True):
+            measures.append(Column(ColumnKey(MEASURE, label, str(extra)), f"{label} ({extra})",
+                                   name, str(values["role"].iloc[0]), str(values["better"].iloc[0])))
     attacks: list[Column] = []
     detections: list[Column] = []
     attack_cells = rows[rows["kind"] == "attack"].drop_duplicates("plugin_label")
@@ -189,18 +190,28 @@ def separate_worst_key(threat_model: str) -> ColumnKey:
 
 
 def _aggregate(values: pd.DataFrame) -> Figure:
-    """Stored values over seeds: Student-t over seeds, or the cell's own interval for one seed."""
+    """Stored values over seeds, with the same rule as an attack's primary figure: the seed-to-seed
+    spread (Student-t) from three seeds on; below that, the cells' own intervals (over test items)
+    combined as for independent estimates, since a Student-t interval over two seeds (t = 12.7)
+    would span more than the figure's whole range."""
     values = values[values["value"].notna()]
     seeds = [float(v) for v in values["value"]]
     if not seeds:
         return Figure(status="missing")
-    if len(seeds) >= 2:
+    if len(seeds) >= 3:
         interval = student_t_interval(seeds, ALPHA)
         return Figure(interval.mean, interval.low, interval.high, len(seeds), STUDENT_T, "ok")
-    only = values.iloc[0]
-    low = math.nan if pd.isna(only["ci_low"]) else float(only["ci_low"])
-    high = math.nan if pd.isna(only["ci_high"]) else float(only["ci_high"])
-    return Figure(seeds[0], low, high, 1, CELL_INTERVAL if math.isfinite(low) else "", "ok")
+    lows = pd.to_numeric(values["ci_low"], errors="coerce").to_numpy(dtype=float)
+    highs = pd.to_numeric(values["ci_high"], errors="coerce").to_numpy(dtype=float)
+    mean = float(sum(seeds) / len(seeds))
+    if not (all(math.isfinite(v) for v in lows) and all(math.isfinite(v) for v in highs)):
+        if len(seeds) == 1:
+            return Figure(mean, math.nan, math.nan, 1, "", "ok")
+        interval = student_t_interval(seeds, ALPHA)
+        return Figure(interval.mean, interval.low, interval.high, len(seeds), STUDENT_T, "ok")
+    below = math.sqrt(sum((v - lo) ** 2 for v, lo in zip(seeds, lows))) / len(seeds)
+    above = math.sqrt(sum((hi - v) ** 2 for v, hi in zip(seeds, highs))) / len(seeds)
+    return Figure(mean, mean - below, mean + above, len(seeds), CELL_INTERVAL, "ok")
 
 
 def _seed_items(arrays: Mapping[str, Any] | None, num_classes: int) -> SeedItems | None:

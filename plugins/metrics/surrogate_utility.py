@@ -1,10 +1,18 @@
-"""surrogate-utility: how useful a released surrogate data set is to someone who trains on it.
+"""surrogate-utility: how useful what a sanitizer publishes is to someone who trains on it.
 
-Webster et al.'s utility measure. C is trained on the real fit split, C' on the release
-(D' = {(G(z), C(G(z)))}), with the same learner (:func:`ppbench.nn.train_with_reference_recipe`:
-the reference classifiers' network and early-stopped recipe; C *is* the cached reference
-classifier); both are tested on the real test split, one classifier per kept attribute of the
-task. The sensitive attribute is not a utility attribute and is never scored here (the metric
+Webster et al.'s utility measure. C is trained on the real fit split, C' on what was published,
+with the same learner (:func:`ppbench.nn.train_with_reference_recipe`: the reference
+classifiers' network and early-stopped recipe; C *is* the cached reference classifier), one
+classifier per kept attribute of the task:
+
+- a release (D' = {(G(z), C(G(z)))}): C' learns the released images with their released labels
+  and is tested on the real test split, as a user of the surrogate set would apply it;
+- a transform: C' learns the sanitized attack split with its true labels and is tested on the
+  sanitized test split (at deployment, images pass through the sanitizer first).
+
+In both modes C is tested on the real test split, so the gap C − C' is what publishing through
+the sanitizer costs a downstream learner, and release and transform rows share one utility
+column. The sensitive attribute is not a utility attribute and is never scored here (the metric
 does not see its test labels). Figures:
 
 - ``accuracy`` (primary): C''s mean accuracy over the kept attributes, with a 95% percentile
@@ -15,7 +23,8 @@ does not see its test labels). Figures:
   for both);
 - ``accuracy:<attribute>`` and ``real_accuracy:<attribute>`` per kept attribute.
 
-Release mode only: a transform has no surrogate set to train on.
+The board shows the first three in their own columns (``real_accuracy`` and ``gap`` are
+``reported`` figures); the per-attribute ones are stored with the cell, in the results store.
 """
 
 from __future__ import annotations
@@ -30,14 +39,14 @@ _BOOTSTRAP_STREAM = 4111
 
 
 class SurrogateUtility(UtilityMetric):
-    """C' trained on the release against C trained on the real fit split, both on real test
-    images: per-attribute accuracies, their means and the gap C − C'."""
+    """C' trained on the release (or the sanitized images) against C trained on the real fit
+    split: per-attribute accuracies, their means and the gap C − C'."""
 
     name = "surrogate-utility"
-    version = "1"
-    description = ("Utility of a released surrogate set: a classifier trained on it (C') against "
-                   "one trained on the real fit split (C), both tested on real test images.")
-    applies_to = frozenset({"release"})
+    version = "2"
+    description = ("Utility of what a sanitizer publishes: a classifier trained on it (C', on a "
+                   "release or the sanitized images) against one trained on the real fit split (C).")
+    applies_to = frozenset({"release", "transform"})
 
     def run(self, view: MetricView, task: Task, ctx: Context) -> list[MetricValue]:
         import numpy as np
@@ -45,21 +54,23 @@ class SurrogateUtility(UtilityMetric):
 
         from ppbench.nn import predict_logits, reference_classifier, train_with_reference_recipe
 
-        release = view.release
-        attributes = [a for a in task.utility if a in release.labels and a in view.raw_test.labels]
+        # A release's view holds the release as sanitized_attack and the raw test split as
+        # sanitized_test: the same two fields serve both modes.
+        published, evaluated = view.sanitized_attack, view.sanitized_test
+        attributes = [a for a in task.utility if a in published.labels and a in view.raw_test.labels]
         if not attributes:
             raise PluginContractError(f"{self.name}: task {task.name!r} keeps no attribute that the "
-                                      "release labels")
+                                      "published set labels")
         hits: dict[str, tuple[Any, Any]] = {}
         for attribute in attributes:
             truth = view.raw_test.labels[attribute]
             real = reference_classifier(view.raw_train, attribute, ctx)
-            if len(torch.unique(release.labels[attribute])) < 2:
-                surrogate_hits = (torch.full_like(truth, int(release.labels[attribute][0])) == truth)
+            if len(torch.unique(published.labels[attribute])) < 2:
+                surrogate_hits = (torch.full_like(truth, int(published.labels[attribute][0])) == truth)
             else:
-                surrogate, _ = train_with_reference_recipe(release, attribute, ctx,
+                surrogate, _ = train_with_reference_recipe(published, attribute, ctx,
                                                            desc=f"{self.name} C' ({attribute})")
-                surrogate_hits = predict_logits(surrogate, view.raw_test.images, ctx).argmax(1) == truth
+                surrogate_hits = predict_logits(surrogate, evaluated.images, ctx).argmax(1) == truth
             real_hits = predict_logits(real, view.raw_test.images, ctx).argmax(1) == truth
             hits[attribute] = (surrogate_hits.numpy().astype(float), real_hits.numpy().astype(float))
         surrogate = np.mean([hits[a][0] for a in attributes], axis=0)  # per test item
@@ -76,10 +87,10 @@ class SurrogateUtility(UtilityMetric):
         values = [
             MetricValue("accuracy", float(surrogate.mean()), role="utility", primary=True,
                         ci_low=interval(boot_surrogate)[0], ci_high=interval(boot_surrogate)[1]),
-            MetricValue("real_accuracy", float(real.mean()), role="diagnostic",
+            MetricValue("real_accuracy", float(real.mean()), role="reported",
                         ci_low=interval(boot_real)[0], ci_high=interval(boot_real)[1]),
             MetricValue("gap", float(real.mean() - surrogate.mean()), better="lower",
-                        role="diagnostic", ci_low=interval(boot_real - boot_surrogate)[0],
+                        role="reported", ci_low=interval(boot_real - boot_surrogate)[0],
                         ci_high=interval(boot_real - boot_surrogate)[1], chance=0.0),
         ]
         for attribute in attributes:

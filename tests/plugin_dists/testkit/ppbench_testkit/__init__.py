@@ -236,6 +236,29 @@ class ReferenceGap(Attack):
 # --- release mode and membership ----------------------------------------------------------------
 
 
+class MemorisingFilter(Sanitizer):
+    """Passes its fit images through untouched and adds noise to every other image: a learned
+    filter that remembered its fit split exactly, the most a transform can leak of membership."""
+
+    name = "memorising-filter"
+
+    def fit(self, train, task, ctx):
+        import torch
+
+        self.remembered = {bytes(image.numpy().tobytes()) for image in train.images.to(torch.float32)}
+        return self
+
+    def transform(self, images, ctx):
+        import torch
+
+        out = images.clone()
+        noise = 0.1 * torch.randn(images.shape, generator=torch.Generator().manual_seed(0))
+        for i, image in enumerate(images.to(torch.float32).cpu()):
+            if bytes(image.numpy().tobytes()) not in self.remembered:
+                out[i] = (out[i] + noise[i].to(out.device)).clamp(0, 1)
+        return out
+
+
 class CopyRelease(Sanitizer):
     """Releases its fit images verbatim, with their labels: the most a release can leak."""
 
@@ -318,7 +341,7 @@ def ppbench_register_datasets(register):
 @hookimpl
 def ppbench_register_sanitizers(register):
     for cls in (Darken, CrashingSanitizer, ShapeChanger, NaNSanitizer, ExposesDiscriminator,
-                SeededVeil, StampedVeil, DanglingVendor, CopyRelease, NoiseRelease):
+                SeededVeil, StampedVeil, DanglingVendor, CopyRelease, NoiseRelease, MemorisingFilter):
         register(cls)
 
 
