@@ -9,9 +9,8 @@ board (quick profile, CPU, fixed seeds).
 Claims 4 and 5 (agreement with scikit-learn, no labels reach an attack) are held by
 ``test_membership_and_release.py``.
 
-Measured, and where they fall short, on the published board: see
-``test_the_published_board_holds_the_claims``. Claim 1's 0.8 is not reached yet (0.777 on DCGAN),
-which a strict xfail records; claim 3 holds for DCGAN (9.3 points), not for LSGAN (12.1).
+Measured on the published board (three seeds): see ``test_the_published_board_holds_the_claims``.
+Claim 1's 0.8 holds for the LSGAN loss (the paper's), not for the DCGAN loss (0.764).
 
 The default suite checks them on the published board (its seeds, the full step budget). A live
 fit of the GAN at both sizes takes about five minutes on two cores, so the live check of claim 1
@@ -57,16 +56,19 @@ def sanitizers(figures, data: str) -> list[str]:
 
 
 def test_the_published_board_holds_the_claims():
-    """Measured on the published board (two seeds): logan-whitebox reads 0.777 [0.739, 0.815] on
-    DCGAN at 500 images and 0.548 at 2,000 (a fall of 0.23); LSGAN's least-squares game did not
-    over-fit at this budget (0.514 and 0.496; see surrogate_gan's table). latent-recovery: 0.50 to
-    0.55 on every row. surrogate-utility's gap C - C' at 2,000 images (from the store; the board
-    shows C' only): 9.3 points for DCGAN, 12.1 for LSGAN (C 0.950, C' 0.857 and 0.829)."""
+    """Measured on the published board (three seeds): logan-whitebox reads 0.843 [0.820, 0.865]
+    on LSGAN at 500 images and 0.573 at 2,000 (a fall of 0.27); on DCGAN 0.764 [0.728, 0.800]
+    and 0.550. latent-recovery: 0.509 to 0.546 on every row. surrogate-utility's gap C - C' at
+    2,000 images: 9.3 points for LSGAN, 9.4 for DCGAN (C 0.939, C' 0.846 and 0.845)."""
     figures = board_figures()
     small, large = f"n_train={SMALL}", f"n_train={LARGE}"
     dcgan, lsgan = "surrogate-gan(arch=dcgan)", "surrogate-gan(arch=lsgan)"
-    assert sorted(sanitizers(figures, small)) == sorted(sanitizers(figures, large)) == [dcgan, lsgan]
-    # Claim 1, on DCGAN: the over-fit of a small fit set, and its fall with the fit set's size.
+    assert {dcgan, lsgan} <= set(sanitizers(figures, small)) & set(sanitizers(figures, large))
+    # Claim 1: the over-fit of a small fit set, and its fall with the fit set's size.
+    at_small, at_large = figures[(small, lsgan)], figures[(large, lsgan)]
+    assert at_small["logan-whitebox acc"] >= 0.8
+    assert at_small["logan-whitebox acc"] - at_large["logan-whitebox acc"] >= 0.15
+    # The DCGAN loss shows the same trend, a little weaker.
     at_small, at_large = figures[(small, dcgan)], figures[(large, dcgan)]
     assert at_small["logan-whitebox acc"] >= 0.75
     assert at_small["logan-whitebox acc"] - at_large["logan-whitebox acc"] >= 0.15
@@ -74,14 +76,19 @@ def test_the_published_board_holds_the_claims():
     for (data, sanitizer), row in figures.items():
         for header in (h for h in row if h.startswith("latent-recovery") and h.endswith(" acc")):
             assert abs(row[header] - 0.5) <= 0.1, (data, sanitizer, header, row[header])
+    # Claim 3: the gap at the largest fit set.
+    for sanitizer in (dcgan, lsgan):
+        assert figures[(large, sanitizer)]["surrogate-utility (gap)"] <= 0.10
 
 
-@pytest.mark.xfail(strict=True, reason="measured 0.777 [0.739, 0.815] on DCGAN and 0.514 on LSGAN at "
-                                       "500 images: the quick profile's budget stops short of 0.8")
-def test_the_white_box_attack_reaches_0_8_at_the_small_fit_set():
+def test_no_learned_filter_on_the_board_memorises_its_fit_split():
+    """The learned transform-mode sanitizers on the same fit splits (gap-filter, filter-generator,
+    10 epochs): the loss attack through query access reads 0.495 to 0.522, chance."""
     figures = board_figures()
-    assert max(figures[(f"n_train={SMALL}", s)]["logan-whitebox acc"]
-               for s in sanitizers(figures, f"n_train={SMALL}")) >= 0.8
+    rows = [(key, row) for key, row in figures.items() if "query-distortion acc" in row]
+    assert {sanitizer.split("(")[0] for (_, sanitizer), _ in rows} == {"gap-filter", "filter-generator"}
+    for key, row in rows:
+        assert abs(row["query-distortion acc"] - 0.5) <= 0.05, (key, row["query-distortion acc"])
 
 
 def whitebox_accuracy(n_train: int, steps: int, arch: str = "dcgan", seed: int = 0) -> float:
@@ -111,5 +118,6 @@ def test_a_small_fit_set_is_over_fitted_and_read_by_the_white_box_attack():
 
 @pytest.mark.slow
 def test_claim_1_live_at_the_boards_sizes():
-    small, large = whitebox_accuracy(SMALL, steps=3000), whitebox_accuracy(LARGE, steps=3000)
+    small = whitebox_accuracy(SMALL, steps=3000, arch="lsgan")
+    large = whitebox_accuracy(LARGE, steps=3000, arch="lsgan")
     assert small >= 0.8 and small - large >= 0.15, (small, large)

@@ -218,7 +218,7 @@ def is_finite(value: Any) -> bool:
 
 def decimals(value: float, role: str) -> int:
     """Three decimals; three significant digits for small distortion-like figures (an MSE)."""
-    if role in ("leakage", "utility") or value == 0 or not math.isfinite(value) or abs(value) >= 0.1:
+    if role in ("leakage", "utility", "reported") or value == 0 or not math.isfinite(value) or abs(value) >= 0.1:
         return 3
     return min(6, 2 - math.floor(math.log10(abs(value))))
 
