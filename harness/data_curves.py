@@ -5,8 +5,8 @@ Webster et al.'s membership trend) has one board per data configuration. Read si
 answer "how does leakage change with the data?": this figure draws, for boards of one data set,
 task and profile that differ in one numeric data parameter, each attack's primary figure (its
 advantage: normalized for an attribute attack, 2·accuracy − 1 for a membership attack; 0 is
-chance) against the parameter's value, with the boards' 95% intervals. One panel per figure name, a colour per attack,
-a line style per sanitizer configuration.
+chance) against the parameter's value, with the boards' 95% intervals. One panel per figure
+name, a colour per attack, a line style per sanitizer configuration.
 """
 
 from __future__ import annotations

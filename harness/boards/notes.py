@@ -84,7 +84,8 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
         spread = (f"{n} seed{'s' if n != 1 else ''}: ± is the larger side of a {level} percentile "
                   f"bootstrap interval over the test items ({N_BOOTSTRAP} replicates; accuracy: "
                   "Wilson; a figure other than an attack's first: each seed's own interval, "
-                  "combined as for independent estimates). Attack training noise across seeds is not in it: publish ≥ 3 seeds.")
+                  "combined as for independent estimates). Attack training noise across seeds "
+                  "is not in it: publish ≥ 3 seeds.")
     lines = [f"Cells are means over seeds; {spread}"]
     if not board.has_attacks:
         lines.append("No attack has results here, so there is nothing to rank on.")

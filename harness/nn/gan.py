@@ -87,8 +87,8 @@ def train_gan(generator: DCGANGenerator, discriminator: DCGANDiscriminator, imag
     def generator_loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return _real_loss(discriminator(fake(batch)), loss, 1.0)
 
-    players = [Player("discriminator", [discriminator], adam([discriminator], discriminator_lr or lr, (0.5, 0.999)),
-                      discriminator_loss),
+    players = [Player("discriminator", [discriminator],
+                      adam([discriminator], discriminator_lr or lr, (0.5, 0.999)), discriminator_loss),
                Player("generator", [generator], adam([generator], lr, (0.5, 0.999)), generator_loss)]
     return train_adversarial(players, {"x": images}, ctx, epochs=epochs,
                              batch_size=batch_size or ctx.profile.batch_size, desc=desc)

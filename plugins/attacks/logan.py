@@ -8,9 +8,10 @@ logit; the harness calls the highest-scoring half members (Webster et al.'s Algo
   :class:`~ppbench.handles.RealnessScorer` form of the handle; a handle of another form (a
   sanitizer's attribute discriminator) makes the cell ``n/a``.
 - ``logan-blackbox`` (requires ``release``): only the released images. It trains a local GAN of
-  the zoo's DCGAN pair on them (:func:`ppbench.nn.gan.train_gan`; ``loss``, and ``steps``
-  mini-batches, 1,500 on the quick profile, or ``epochs`` passes over the release, its parameters) and scores with the local discriminator: members shaped the release, so the local
-  discriminator, which learned what the release looks like, may find them more real.
+  the zoo's DCGAN pair on them (:func:`ppbench.nn.gan.train_gan`; its parameters: ``loss``, and
+  ``steps`` mini-batches, 1,500 on the quick profile, or ``epochs`` passes over the release) and
+  scores with the local discriminator: members shaped the release, so the local discriminator,
+  which learned what the release looks like, may find them more real.
 """
 
 from __future__ import annotations

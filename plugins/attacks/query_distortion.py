@@ -5,7 +5,8 @@ its fit images close to themselves while it removes the sensitive attribute, so 
 over-fitted its fit split changes the images it was trained on less than others of the same
 distribution. The attack sends each candidate through the fitted sanitizer (query access, the
 ``oracle``) and scores it by minus the mean squared change, ``-mean((s(x) - x)²)``, averaged over
-``queries`` calls (a sanitizer that draws a fresh replacement value per call is noisy in one).
+up to ``queries`` calls (a sanitizer that draws a fresh replacement value per call is noisy in
+one; a deterministic one is queried twice).
 
 It needs nothing but query access, so it applies to every transform-mode sanitizer, learned or
 not; on a fixed transform (a blur) it is at chance by construction, which is what a row of the
@@ -47,17 +48,20 @@ class QueryDistortion(Attack):
         import torch
 
         candidates = view.candidates.float()
-        change = torch.zeros(len(candidates), dtype=torch.float64)
-        batches = [(start, candidates[start:start + self.batch_size])
-                   for start in range(0, len(candidates), self.batch_size)]
+        changes = []
         for _ in ctx.progress(range(self.queries), desc=f"{NAME} queries"):
-            for start, batch in batches:
+            change = torch.zeros(len(candidates), dtype=torch.float64)
+            for start in range(0, len(candidates), self.batch_size):
+                batch = candidates[start:start + self.batch_size]
                 output = view.oracle(batch).float().cpu()
                 if output.shape != batch.shape:
                     raise PluginContractError(f"{NAME}: the sanitizer's output {tuple(output.shape)} "
                                               f"does not match its input {tuple(batch.shape)}")
-                change[start:start + len(batch)] += (output - batch).flatten(1).pow(2).mean(1).double()
-        change /= self.queries
+                change[start:start + len(batch)] = (output - batch).flatten(1).pow(2).mean(1).double()
+            changes.append(change)
+            if len(changes) == 2 and torch.equal(changes[0], changes[1]):
+                break  # a deterministic sanitizer: further queries repeat the same answer
+        change = torch.stack(changes).mean(0)
         return MembershipResult(-change, diagnostics={"median_change": float(change.median())})
 
 
