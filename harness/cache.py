@@ -23,6 +23,7 @@ from .cache_admin import CHECKSUM_SUFFIX
 from .data import DatasetSplits, ImageSet, validate_splits
 from .pixels import compact, expand, is_stored_form
 from .planning import derive_seed
+from .profiling import phase
 from .registry import Registry
 from .spec import canonical_json
 
@@ -136,7 +137,8 @@ class SharedModels:
         lock = HeldLock(path)
         if path.exists():
             try:
-                value = verified_load(path, weights_only=False)
+                with phase("cache"):
+                    value = verified_load(path, weights_only=False)
                 lock.release()
                 return True, value, None
             except CorruptEntry as corrupt:
@@ -145,7 +147,8 @@ class SharedModels:
 
     def store(self, name: str, key: dict[str, Any], value: Any, lock: "HeldLock | None") -> None:
         try:
-            atomic_save(value, self.path(name, key))
+            with phase("cache"):
+                atomic_save(value, self.path(name, key))
             self.built += 1
         finally:
             if lock is not None:
@@ -157,11 +160,13 @@ class SharedModels:
             if path.exists():
                 try:
                     # Shared values are built by plugins and may hold any picklable object.
-                    return verified_load(path, weights_only=False)
+                    with phase("cache"):
+                        return verified_load(path, weights_only=False)
                 except CorruptEntry as corrupt:
                     discard(corrupt)
             value = build()
-            atomic_save(value, path)
+            with phase("cache"):
+                atomic_save(value, path)
             self.built += 1
             return value
 

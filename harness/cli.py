@@ -203,6 +203,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = run(spec, options, executor=args.executor, workers=args.workers,
                  retry_errors=args.retry_errors, rerun=rerun)
     print(f"ppbench: {report.summary()}", file=sys.stderr)
+    if args.profile_run:
+        from .profiling import summarize, write_profile
+
+        write_profile(report.profile, Path(args.profile_run), report.wall_time)
+        print(f"ppbench: {summarize(report.profile, report.wall_time)}\n"
+              f"ppbench: per-job and per-cell phases written to {args.profile_run}", file=sys.stderr)
     for key, message in list(report.errors.items())[:10]:
         if report.statuses.get(key) == "error":
             print(f"  error: {shorten(message.splitlines()[0], 240)}", file=sys.stderr)
@@ -402,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "e.g. while developing it; other cells are reused")
     runner.add_argument("--time-limit", type=float, help="seconds per fit and per cell (default: profile's)")
     runner.add_argument("--no-progress", action="store_true", help="no progress bars")
+    runner.add_argument("--profile-run", nargs="?", const="ppbench-profile.csv", metavar="CSV",
+                        help="write where the time went, per job and per cell and phase (data, "
+                             "fit, transform, train, predict, scoring, store, ...), to CSV "
+                             "(default ppbench-profile.csv) and print a summary")
     runner.add_argument("--format", default="md", choices=["md", "csv", "json", "html"])
     runner.set_defaults(func=cmd_run)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .api import RELEASE, CellTimeout, NotApplicable, PluginContractError, Sanitized
+from .profiling import phase
 from .release import check_release, sanitizer_mode
 
 
@@ -178,18 +179,18 @@ def fit_sanitizer(sanitizer_cls: type, kwargs: dict[str, Any], train: Any, image
     ctx.seed_everything()
     sanitizer = make_plugin(sanitizer_cls, kwargs, source)
     # fit sees the train split only: no attack or test images, no test labels.
-    with plugin_stage(source, "fit"):
+    with plugin_stage(source, "fit"), phase("fit"):
         sanitizer = sanitizer.fit(train, task, ctx) or sanitizer
     output = FitOutput(sanitizer, {}, {}, [])
     if sanitizer_mode(sanitizer_cls) == RELEASE:
         # Nothing is transformed: the release is the sanitizer's whole output.
-        with plugin_stage(source, "release"):
+        with plugin_stage(source, "release"), phase("transform"):
             released = sanitizer.release(len(train), ctx)
         output.release = check_release(released, task, train.attributes, train.shape, source)
         images = {}
     for name, batch in images.items():
         stage = f"transform (on the {name} split)"
-        with plugin_stage(source, stage):
+        with plugin_stage(source, stage), phase("transform"):
             out, records = transform_batched(sanitizer, batch, ctx, f"{source}: {stage}")
         output.images[name] = check_sanitized(out, batch, batch.dim() == 4, source, output.notes)
         output.records[name] = records

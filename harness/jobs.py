@@ -26,6 +26,7 @@ from .integrity import Seal, describe_tampering
 from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .pixels import as_stored
 from .planning import Cell, Job, RunOptions, dataset_identity, dataset_key, derive_seed, fit_key
+from .profiling import ProfileRow, clock, phase
 from .provenance import cell_provenance
 from .guards import (FitOutput, check_records, check_sanitized, error_text, fit_sanitizer, make_plugin,
                      plugin_stage, time_limit)
@@ -48,6 +49,7 @@ class JobReport:
     errors: dict[str, str] = field(default_factory=dict)  # cell key -> message
     deferred: list[str] = field(default_factory=list)  # cells another run on the store holds
     by_other_runs: int = 0  # cells another run stored between this run's planning and its claim
+    profile: list[ProfileRow] = field(default_factory=list)  # the job's own row, then its cells'
 
 
 @dataclass
@@ -62,6 +64,7 @@ class RunReport:
     wall_time: float = 0.0
     cell_keys: list[str] = field(default_factory=list)
     by_other_runs: int = 0  # cells another run on the same store computed while this one waited
+    profile: list[ProfileRow] = field(default_factory=list)  # see ppbench.profiling
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.statuses.values() if s == status)
@@ -73,6 +76,7 @@ class RunReport:
         self.by_other_runs += job.by_other_runs
         self.statuses.update(job.statuses)
         self.errors.update(job.errors)
+        self.profile.extend(job.profile)
 
     def summary(self) -> str:
         return (f"{self.planned} cells: {self.skipped} already stored, {len(self.statuses)} run "
@@ -174,8 +178,12 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
         remaining = tuple(cell for cell in job.cells if cell.key not in taken)
         if not remaining:
             return JobReport(by_other_runs=len(taken))
-        report = _run_claimed_job(replace(job, cells=remaining), key, options, registry, store,
-                                  on_cell)
+        with clock() as timed:
+            report = _run_claimed_job(replace(job, cells=remaining), key, options, registry, store,
+                                      on_cell)
+        in_cells = timed.totals.pop("cells", 0.0)
+        report.profile.insert(0, ProfileRow(job.label, job.cells[0].sanitizer_label, "", "job",
+                                            timed.wall - in_cells, timed.totals))
         report.by_other_runs += len(taken)
         return report
     finally:
@@ -209,9 +217,10 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                           "unavailable": error_text(exc)}
         if fitted is not None and fitted.notes:
             provenance["notes"] = list(fitted.notes)
-        store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),
-                          items=scored.items if scored and scored.items else None, error=error,
-                          wall_time=wall, device=device, provenance=provenance)
+        with phase("store"):
+            store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),
+                              items=scored.items if scored and scored.items else None, error=error,
+                              wall_time=wall, device=device, provenance=provenance)
         report.statuses[cell.key] = status
         if error:
             report.errors[cell.key] = error
@@ -242,8 +251,10 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                                             "matching the commitment, so its data cannot be drawn")
             return report
     try:
-        splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed, salt)
-        ensure_task_facts(store, registry, job, splits)
+        with phase("data"):
+            splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed,
+                                  salt)
+            ensure_task_facts(store, registry, job, splits)
     except Exception as exc:  # noqa: BLE001 - a broken data set plugin costs its cells only
         message = f"data set {job.dataset!r} failed to load: {error_text(exc)}"
         for cell in job.cells:
@@ -283,7 +294,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         with file_lock(fit_path):
             if fit_path.exists():
                 try:
-                    found = load_fitted(fit_path, splits)
+                    with phase("cache"):
+                        found = load_fitted(fit_path, splits)
                     report.fits_reused += 1
                     return found
                 except CorruptEntry as corrupt:
@@ -296,7 +308,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                 forget_datasets()
                 raise PluginContractError(describe_tampering(source, tampered, "fit or transform"))
             try:
-                save_fitted(fit_path, made)
+                with phase("cache"):
+                    save_fitted(fit_path, made)
             except Exception as exc:  # noqa: BLE001
                 raise PluginContractError(f"{source}: its fitted state cannot be saved with "
                                           f"torch.save ({exc}); keep it picklable") from None
@@ -344,10 +357,11 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                                   dataset_key(registry, job.dataset, job.dataset_params, job.seal),
                                   salt or "")
     truth = withheld(splits)
-    for cell in job.cells:
+    def score_cell(cell: Cell) -> None:
+        nonlocal fit_error
         if fit_error is not None:
             finish(cell, "error", error=fit_error)
-            continue
+            return
         cell_seed = derive_seed(cell.seed, "cell", cell.key)
         started = time.monotonic()
         source = f"{cell.kind} {cell.plugin_label}"
@@ -363,13 +377,14 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                                           honest_problem, membership_seed)
                 else:
                     outcome = _run_metric(registry, cell, fitted, splits, ctx, isolated)
-            tampered = (raw_seal.changed(raw_inputs(splits)) + sanitized_seal.changed(sanitized_inputs(fitted))
-                        + honest_tampering())
+            tampered = (raw_seal.changed(raw_inputs(splits))
+                        + sanitized_seal.changed(sanitized_inputs(fitted)) + honest_tampering())
             if tampered:
                 try:
                     reload()
                 except Exception as exc:  # noqa: BLE001 - the remaining cells cannot run
-                    fit_error = f"clean inputs could not be reloaded after {source} altered them: {error_text(exc)}"
+                    fit_error = (f"clean inputs could not be reloaded after {source} altered "
+                                 f"them: {error_text(exc)}")
                 raise PluginContractError(describe_tampering(source, tampered, "its run"))
             wall = time.monotonic() - started
             if isinstance(outcome, str):
@@ -379,6 +394,12 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         except Exception as exc:  # noqa: BLE001 - the plugin's failure costs this cell only
             finish(cell, "error", error=error_text(exc), wall=time.monotonic() - started,
                    cell_seed=cell_seed)
+
+    for cell in job.cells:
+        with phase("cells"), clock() as timed:
+            score_cell(cell)
+        report.profile.append(ProfileRow(label, cell.sanitizer_label, cell.plugin_label, cell.kind,
+                                         timed.wall, timed.totals))
     report.shared_built = shared.built
     return report
 
@@ -388,9 +409,11 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
     source = source or f"sanitizer {job.cells[0].sanitizer_label}"
     if isolated is not None:
         # The child gets a copy of the train split and the attack and test images, no labels.
-        out = isolated.call("fit", "sanitizers", job.sanitizer, job.task, ctx, source, {
-            "train": copy_image_set(splits.train),
-            "images": {"attack": splits.attack.images.clone(), "test": splits.test.images.clone()}})
+        with phase("sandbox"):
+            out = isolated.call("fit", "sanitizers", job.sanitizer, job.task, ctx, source, {
+                "train": copy_image_set(splits.train),
+                "images": {"attack": splits.attack.images.clone(),
+                           "test": splits.test.images.clone()}})
         if not isinstance(out, FitOutput):
             raise PluginContractError(f"{source}: its sandbox returned {type(out).__name__}")
         # Notes are the child's words: printable characters only, and few of them.
@@ -448,11 +471,12 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
     if resolution.unmet is not None:
         return resolution.unmet
     reference = honest_fit() if HONEST_REFERENCE in resolution.granted and honest_fit else None
-    view, withheld = kind.build_view(ViewInputs(attack, sanitizer, splits, fitted.attack, fitted.test,
-                                                ctx, resolution.granted, secret_seed, cell.task,
-                                                reference, fitted.release, membership_seed))
+    with phase("view"):
+        view, withheld = kind.build_view(ViewInputs(
+            attack, sanitizer, splits, fitted.attack, fitted.test, ctx, resolution.granted,
+            secret_seed, cell.task, reference, fitted.release, membership_seed))
     if isolated is None:
-        with plugin_stage(source, "run"):
+        with plugin_stage(source, "run"), phase("plugin"):
             try:
                 result = attack.run(view, cell.task, ctx)
             except NotApplicable as reason:
@@ -466,13 +490,16 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
         if payload["oracle"] or payload["handles"]:
             payload["sanitizer"] = sanitizer
         try:
-            result = isolated.call("attack", "attacks", cell.plugin, cell.task, ctx, source, payload)
+            with phase("sandbox"):
+                result = isolated.call("attack", "attacks", cell.plugin, cell.task, ctx, source,
+                                       payload)
         except NotApplicable as reason:
             return f"{source}: {reason}"
     if not isinstance(result, kind.result_type):
         raise PluginContractError(f"{source}: run() must return a {kind.result_type.__name__}, got "
                                   f"{type(result).__name__}")
-    return kind.score(result, truth, source, withheld)
+    with phase("scoring"):
+        return kind.score(result, truth, source, withheld)
 
 
 def metric_view(splits: DatasetSplits, fitted: FittedSanitizer, task: Any, copy: bool) -> MetricView:
@@ -508,13 +535,16 @@ def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
                 f"(see Sanitized), which {source} reads")
     if isolated is not None:
         try:
-            values = isolated.call("metric", "metrics", cell.plugin, cell.task, ctx, source,
-                                   {"view": metric_view(splits, fitted, cell.task, copy=True)})
+            with phase("view"):
+                view = metric_view(splits, fitted, cell.task, copy=True)
+            with phase("sandbox"):
+                values = isolated.call("metric", "metrics", cell.plugin, cell.task, ctx, source,
+                                       {"view": view})
         except NotApplicable as reason:
             return f"{source}: {reason}"
     else:
         metric = make_plugin(registry.metric(cell.plugin.name), cell.plugin.kwargs, source)
-        with plugin_stage(source, "run"):
+        with plugin_stage(source, "run"), phase("plugin"):
             try:
                 values = metric.run(metric_view(splits, fitted, cell.task, copy=False), cell.task, ctx)
             except NotApplicable as reason:

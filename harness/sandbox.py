@@ -25,6 +25,7 @@ from typing import Any, Callable
 from .api import CellTimeout, Context, NotApplicable, PluginContractError, Profile
 from .guards import (error_text, fit_sanitizer, make_plugin, output_images, plugin_stage,
                      time_limit)
+from .profiling import clean_phases, clock, current_clock, phase
 from .registry import RegistryRecipe
 
 ISOLATION_MODES = ("none", "process")
@@ -83,7 +84,10 @@ def _child_main(conn: Any, recipe: RegistryRecipe, threads: int) -> None:
         if call is None:
             return
         try:
-            conn.send(("ok", _perform(call, registry, conn)))
+            with clock() as timed:
+                result = _perform(call, registry, conn)
+            # Its phases, so that --profile-run splits a sandboxed call as it does one in process.
+            conn.send(("ok", result, timed.totals))
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
             conn.send(("error", type(exc).__name__, error_text(exc)))
 
@@ -138,10 +142,10 @@ def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
                 available = sanitizer.handles()
                 view.handles = {name: available[name] for name in payload["handles"] if name in available}
             attack = make_plugin(cls, call.kwargs, call.source)
-            with plugin_stage(call.source, "run"):
+            with plugin_stage(call.source, "run"), phase("plugin"):
                 return attack.run(view, call.task, ctx)
         metric = make_plugin(cls, call.kwargs, call.source)
-        with plugin_stage(call.source, "run"):
+        with plugin_stage(call.source, "run"), phase("plugin"):
             return metric.run(payload["view"], call.task, ctx)
 
 
@@ -215,6 +219,9 @@ class Sandbox:
                 message = self.conn.recv()
                 tag = message[0]
                 if tag == "ok":
+                    opened = current_clock()
+                    if opened is not None and len(message) > 2:
+                        opened.merge(clean_phases(message[2]))
                     return message[1]
                 if tag == "error":
                     _, name, text = message

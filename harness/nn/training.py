@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..api import Context
+from ..profiling import charged_to
 
 Targets = Mapping[str, torch.Tensor] | torch.Tensor
 Logits = dict[str, torch.Tensor] | torch.Tensor
@@ -197,6 +198,7 @@ def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
+@charged_to("train")
 def fit_classifier(
     model: nn.Module,
     images: torch.Tensor,
@@ -482,6 +484,7 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, ctx: Context, 
     return model
 
 
+@charged_to("predict")
 def apply_model(function: Callable[[torch.Tensor], Any], images: torch.Tensor, ctx: Context,
                 batch_size: int | None = None, desc: str = "predict") -> Any:
     """Apply ``function`` batch by batch under ``no_grad`` on ``ctx.device``; concatenate the
