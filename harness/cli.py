@@ -180,6 +180,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # cache folder (a read-only store would otherwise fail only when the first cell is committed).
     spec = spec_from_args(args)
     plan(spec)
+    if args.executor == "ray":
+        from .ray_executor import import_ray
+
+        import_ray()  # the missing extra is one line, before any work
     rerun = check_rerun(spec, args.rerun)
     device = resolve_device(args.device)
     check_store(args.store, write=True)
@@ -201,7 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if rerun:
         print(f"ppbench: recomputing the stored cells of {', '.join(rerun)}", file=sys.stderr)
     report = run(spec, options, executor=args.executor, workers=args.workers,
-                 retry_errors=args.retry_errors, rerun=rerun)
+                 retry_errors=args.retry_errors, rerun=rerun,
+                 cache_transfer=args.executor == "ray" and args.ray_cache == "object-store")
     print(f"ppbench: {report.summary()}", file=sys.stderr)
     if args.profile_run:
         from .profiling import summarize, write_profile
@@ -390,8 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_argument("--seeds", type=positive_int, help="number of seeds (replicates)")
     runner.add_argument("--seed", type=int, help="first run seed")
     runner.add_argument("--profile", choices=["quick", "standard", "paper"])
-    runner.add_argument("--executor", default="local", choices=["local", "process"])
-    runner.add_argument("--workers", type=positive_int, default=2, help="workers of the process executor")
+    runner.add_argument("--executor", default="local", choices=["local", "process", "ray"],
+                        help="where jobs run: this process, a pool of worker processes, or a Ray "
+                             "cluster (RAY_ADDRESS, else a local one; pip install 'ppbench[ray]')")
+    runner.add_argument("--workers", type=positive_int, default=2,
+                        help="workers of the process executor; CPUs of a local Ray cluster")
+    runner.add_argument("--ray-cache", choices=["shared", "object-store"], default="shared",
+                        help="ray: the --cache folder is on a file system every node sees "
+                             "(shared), or fits travel with the jobs through Ray (object-store)")
     runner.add_argument("--device", default="auto", type=device_arg,
                         help="auto (CUDA when present), cpu, cuda, cuda:N")
     runner.add_argument("--retry-errors", action="store_true", help="run cells stored as errors again")

@@ -1,4 +1,5 @@
-"""Where jobs run: in this process (``local``) or in a pool of worker processes (``process``).
+"""Where jobs run: in this process (``local``), in a pool of worker processes (``process``), or
+on a Ray cluster (``ray``, :mod:`~ppbench.ray_executor`).
 
 An executor knows what a job is made of (its cells, its label) and nothing of what running one
 means: it calls the job function it is given on every job and hands each outcome back, in the
@@ -21,7 +22,7 @@ from .spec import SpecError
 if TYPE_CHECKING:
     from .planning import Cell, Job
 
-EXECUTORS = ("local", "process")
+EXECUTORS = ("local", "process", "ray")
 
 
 class JobFunction(Protocol):
@@ -38,6 +39,9 @@ class JobFunction(Protocol):
 # Called in the calling process once per job, in the order the jobs finish, with what the job
 # function returned or, for a job lost with its worker, a JobLost.
 OnDone = Callable[["Job", Any], None]
+# Called in the calling process as a job's cell finishes, with what the job function handed its
+# ``on_cell`` (a detached job's store writes), by executors that stream them (Ray).
+OnCell = Callable[["Job", "Cell", Any], None]
 
 
 class JobLost(RuntimeError):
@@ -63,16 +67,22 @@ class Executor(Protocol):
     # so a caller turns off the jobs' own progress bars when this is False: they would tear
     # through the executor's bar.
     in_process: bool
+    # Whether jobs can reach the store at the run's path. When False (a cluster), the runner
+    # gives them a snapshot and writes what they send back (ppbench.detached).
+    shares_store: bool
+    # Whether the runner should run a lost job's unfinished cells again (a cluster's worker is
+    # replaceable; a local worker killed for its memory would die again).
+    retries_lost: bool
 
     def run(self, jobs: Sequence[Job], job_fn: JobFunction, on_done: OnDone, *,
-            show_progress: bool) -> None:
+            show_progress: bool, on_cell: OnCell | None = None) -> None:
         """Run every job with ``job_fn`` and report each outcome to ``on_done``. A job lost with
         its worker is reported as a :class:`JobLost` and the others go on; an exception that
         ``job_fn`` itself raises is a fault of the caller's, not of a plugin, and propagates."""
         ...
 
 
-def _progress_bar(total: int, show: bool, desc: str) -> Any:
+def progress_bar(total: int, show: bool, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="cell", disable=not show, dynamic_ncols=True)
@@ -82,14 +92,22 @@ class LocalExecutor:
     """Jobs one after the other in this process: the default, and the easiest to debug."""
 
     in_process = True
+    shares_store = True
+    retries_lost = False
 
     def run(self, jobs: Sequence[Job], job_fn: JobFunction, on_done: OnDone, *,
-            show_progress: bool) -> None:
+            show_progress: bool, on_cell: OnCell | None = None) -> None:
         total = sum(len(job.cells) for job in jobs)
-        with _progress_bar(total, show_progress, "cells") as bar:
+        with progress_bar(total, show_progress, "cells") as bar:
             for job in jobs:
                 bar.set_postfix_str(job.label, refresh=False)
-                on_done(job, job_fn(job, on_cell=lambda cell, status: bar.update(1)))
+
+                def cell_done(cell: Cell, payload: Any, job: Job = job) -> None:
+                    bar.update(1)
+                    if on_cell is not None:
+                        on_cell(job, cell, payload)
+
+                on_done(job, job_fn(job, on_cell=cell_done))
 
 
 def _init_worker(devices: "multiprocessing.Queue[str]", threads: int) -> None:
@@ -107,6 +125,8 @@ class ProcessExecutor:
     """A pool of ``workers`` processes; each takes whole jobs, so a sanitizer is fitted once."""
 
     in_process = False
+    shares_store = True
+    retries_lost = False
 
     def __init__(self, workers: int, device: str) -> None:
         if workers < 1:
@@ -122,14 +142,14 @@ class ProcessExecutor:
         return [self.device] * self.workers
 
     def run(self, jobs: Sequence[Job], job_fn: JobFunction, on_done: OnDone, *,
-            show_progress: bool) -> None:
+            show_progress: bool, on_cell: OnCell | None = None) -> None:
         context = multiprocessing.get_context("spawn")  # fork and torch's thread pools do not mix
         devices = context.Queue()
         for device in self._devices():
             devices.put(device)
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         total = sum(len(job.cells) for job in jobs)
-        with _progress_bar(total, show_progress, f"cells ({self.workers} workers)") as bar, \
+        with progress_bar(total, show_progress, f"cells ({self.workers} workers)") as bar, \
                 ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
                                     initargs=(devices, threads)) as pool:
             futures = {pool.submit(job_fn, job): job for job in jobs}
@@ -150,4 +170,8 @@ def get_executor(name: str, *, workers: int = 1, device: str = "cpu") -> Executo
         return LocalExecutor()
     if name == "process":
         return ProcessExecutor(workers, device)
+    if name == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(workers, device)
     raise SpecError(f"unknown executor {name!r}; choose one of {EXECUTORS}")

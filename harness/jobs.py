@@ -160,12 +160,16 @@ class Heartbeat:
         self.thread.join()
 
 
-def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] | None = None) -> JobReport:
+def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] | None = None,
+            *, store: Any = None) -> JobReport:
     """Fit (or load) one sanitizer configuration and run its pending cells, unless another run
     on the same store holds the job's lease: its cells are then reported as deferred. Never
-    raises for a plugin's fault: every failure is stored against the cells it costs."""
+    raises for a plugin's fault: every failure is stored against the cells it costs.
+
+    ``store``: the store the job reads and writes (default: the one at ``options.store``); a
+    detached job's :class:`~ppbench.detached.RecordingStore`."""
     registry = registry_for(options.registry_recipe)
-    store = ResultStore(options.store)
+    store = ResultStore(options.store) if store is None else store
     key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed,
                   job.profile, job.seal)
     lease = "job:" + key
@@ -192,7 +196,7 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
 
 
 def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry,
-                     store: ResultStore, on_cell: Callable[[Cell, str], None] | None) -> JobReport:
+                     store: Any, on_cell: Callable[[Cell, str], None] | None) -> JobReport:
     report = JobReport()
     profile = get_profile(job.profile)
     limit = options.time_limit if options.time_limit is not None else profile.cell_time_limit

@@ -8,26 +8,38 @@ The pieces live in their own modules: :mod:`~ppbench.planning` (cells, jobs, key
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Iterable
 
-from .executors import JobLost, get_executor, lost_jobs_error
+from .detached import (DetachedJob, DetachedOutcome, LeaseKeeper, apply_writes, detach,
+                       receive_cache_files, run_detached_job)
+from .executors import Executor, JobLost, get_executor, lost_jobs_error
 from .jobs import JobReport, RunReport, run_job
-from .planning import DEFAULT_STORE, Job, RunOptions, group_jobs, plan, resolve_device
+from .planning import (DEFAULT_STORE, Cell, Job, RunOptions, fit_key, group_jobs, plan,
+                       resolve_device)
+from .resources import job_resources
 from .registry import Registry, get_registry, remember
 from .sealing import commitment
 from .spec import BenchmarkSpec
 from .store import ResultStore
+
+# How many times a cluster executor's lost jobs run again (their unfinished cells only).
+LOST_JOB_RETRIES = 2
 
 __all__ = ["DEFAULT_STORE", "RunOptions", "RunReport", "plan", "resolve_device", "run"]
 
 
 def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", workers: int = 1,
         retry_errors: bool = False, rerun: Iterable[str] = (),
-        registry: Registry | None = None) -> RunReport:
+        registry: Registry | None = None, cache_transfer: bool = False) -> RunReport:
     """Run every cell of ``spec`` that the store does not hold yet.
+
+    ``cache_transfer``: for a cluster executor whose workers do not see ``options.cache_dir``,
+    fits and shared models travel with the jobs instead (ppbench.detached).
 
     ``rerun`` names attacks or metrics (plugin names) whose cells run again even when stored, e.g.
     while one is being developed: the new results replace the stored ones (see
@@ -49,24 +61,39 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     job_executor = get_executor(executor, workers=workers, device=options.device)
     # Worker processes share this terminal: bars of their own would tear through the pool's.
     job_options = options if job_executor.in_process else replace(options, show_progress=False)
+    retries_left = LOST_JOB_RETRIES if getattr(job_executor, "retries_lost", False) else 0
     while pending:
         lost: list[JobLost] = []
         deferred: list[str] = []
-
-        def on_done(job: Job, outcome: JobReport | JobLost) -> None:
-            # Executors report, the runner keeps the report: merged here, in this process.
-            if isinstance(outcome, JobLost):
-                lost.append(outcome)
-            else:
-                report.merge(outcome)
-                deferred.extend(outcome.deferred)
-
-        # A partial of a top-level function pickles, so worker processes can receive it.
         stored = store.finished_keys()
-        job_executor.run(group_jobs(pending, stored), partial(run_job, options=job_options), on_done,
-                         show_progress=options.show_progress)
+        jobs = group_jobs(pending, stored)
+        if getattr(job_executor, "shares_store", True):
+            def on_done(job: Job, outcome: JobReport | JobLost) -> None:
+                # Executors report, the runner keeps the report: merged here, in this process.
+                if isinstance(outcome, JobLost):
+                    lost.append(outcome)
+                else:
+                    report.merge(outcome)
+                    deferred.extend(outcome.deferred)
+
+            # A partial of a top-level function pickles, so worker processes can receive it.
+            job_executor.run(jobs, partial(run_job, options=job_options), on_done,
+                             show_progress=options.show_progress)
+        else:
+            _run_detached(jobs, job_executor, store, registry, options, job_options, report,
+                          lost, deferred, cache_transfer)
         if lost:  # every other job's outcome is merged by now; their cells are stored
-            raise lost_jobs_error(lost)
+            if retries_left <= 0:
+                raise lost_jobs_error(lost)
+            retries_left -= 1
+            print(f"ppbench: {len(lost)} job(s) lost with their worker ({lost[0]}); running their "
+                  "unfinished cells again", file=sys.stderr)
+            done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
+            lost_labels = {loss.job_label for loss in lost}
+            again = {cell.key for job in jobs if job.label in lost_labels for cell in job.cells}
+            pending = [c for c in cells if (c.key in again and c.key not in done)
+                       or c.key in set(deferred)]
+            continue
         if not deferred:
             break
         # Another run on this store holds those jobs: wait for it to store their cells, or for
@@ -78,3 +105,50 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
         pending = [c for c in cells if c.key in waiting and c.key not in done]
     report.wall_time = time.monotonic() - started
     return report
+
+
+def _run_detached(jobs: list[Job], job_executor: Executor, store: ResultStore, registry: Registry,
+                  options: RunOptions, job_options: RunOptions, report: RunReport,
+                  lost: list[JobLost], deferred: list[str], cache_transfer: bool) -> None:
+    """Jobs on workers that cannot reach the store: this process holds their leases, hands each a
+    snapshot, and writes what they send back as they send it (ppbench.detached)."""
+    leases = LeaseKeeper(store, options.run_id, options.lease_ttl)
+    lease_of: dict[str, str] = {}
+    work = []
+    try:
+        for job in jobs:
+            lease = "job:" + fit_key(registry, job.dataset, job.dataset_params, job.task,
+                                     job.sanitizer, job.seed, job.profile, job.seal)
+            if not leases.claim(lease):
+                deferred.extend(cell.key for cell in job.cells)
+                continue
+            lease_of[job.label] = lease
+            work.append(detach(job, store, registry, options,
+                               job_resources(registry, job, options.device), cache_transfer))
+
+        def on_cell(job: DetachedJob, cell: Cell, writes: list) -> None:
+            apply_writes(store, writes)
+            # Counted now: a job lost later never reports the cells it finished.
+            for method, args, fields in writes:
+                if method == "commit_cell":
+                    report.statuses[args[0].cell_key] = fields["status"]
+                    if fields.get("error"):
+                        report.errors[args[0].cell_key] = fields["error"]
+
+        def on_done(job: DetachedJob, outcome: DetachedOutcome | JobLost) -> None:
+            try:
+                if isinstance(outcome, JobLost):
+                    lost.append(outcome)
+                    return
+                apply_writes(store, outcome.writes)
+                receive_cache_files(Path(options.cache_dir), outcome.cache_files)
+                report.merge(outcome.report)
+                deferred.extend(outcome.report.deferred)
+            finally:
+                leases.release(lease_of[job.label])
+
+        job_executor.run(work, partial(run_detached_job, options=job_options,
+                                       cache_transfer=cache_transfer),
+                         on_done, show_progress=options.show_progress, on_cell=on_cell)
+    finally:
+        leases.close()

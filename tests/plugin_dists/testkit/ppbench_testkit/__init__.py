@@ -144,12 +144,18 @@ class SleepyAttack(Attack):
 
     name = "sleepy"
 
-    def __init__(self, seconds: float = 0.5):
+    def __init__(self, seconds: float = 0.5, pid_file: str = ""):
         self.seconds = seconds
+        self.pid_file = pid_file
 
     def run(self, view, task, ctx):
+        import os
+
         import torch
 
+        if self.pid_file:  # so that a test can kill the process running it mid-way
+            with open(self.pid_file, "a") as handle:
+                handle.write(f"{os.getpid()}\n")
         time.sleep(self.seconds)
         return AttackResult(torch.zeros(len(view.test), dtype=torch.long))
 
