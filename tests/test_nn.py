@@ -354,3 +354,42 @@ def test_reference_classifier_is_cached_once_per_attribute_and_loads_safely():
 def test_reference_classifier_rejects_missing_labels():
     with pytest.raises(KeyError, match="no labels"):
         reference_classifier(raw_split(), "smiling", tiny_context())
+
+
+@pytest.mark.parametrize("num_classes, C, d", [(2, 0.1, 40), (2, 10.0, 40), (4, 1.0, 40),
+                                               (4, 1.0, 300), (2, 10.0, 1100)])
+def test_logistic_regression_reaches_scikit_learns_optimum(num_classes, C, d):
+    """The torch probe solves scikit-learn's lbfgs problem: the same optimum, to the solvers'
+    tolerances (the binomial model for two classes, the softmax for more), with Newton steps for
+    small problems and L-BFGS for large ones."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from ppbench.nn.logistic import fit_logistic, standardize
+
+    generator = torch.Generator().manual_seed(num_classes)
+    n = 600
+    centres = torch.randn(num_classes, d, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, num_classes, (n,), generator=generator)
+    features = centres[labels] * 0.4 + torch.randn(n, d, generator=generator, dtype=torch.float64)
+    mean, scale = standardize(features)
+    features = (features - mean) / scale
+    fit = fit_logistic(features, labels, num_classes, C, tol=1e-8)
+    assert fit.converged
+    reference = LogisticRegression(C=C, tol=1e-10, max_iter=100000).fit(features.numpy(), labels.numpy())
+    expected = reference.predict_proba(features.numpy())
+    assert np.abs(fit.probabilities(features).numpy() - expected).max() < 1e-5
+    weight = fit.weight.numpy()
+    assert np.abs(weight - reference.coef_).max() < 1e-4 * max(1.0, np.abs(reference.coef_).max())
+
+
+def test_logistic_regression_reports_a_fit_it_cut_short():
+    from ppbench.nn.logistic import fit_logistic
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(200, 30, generator=generator, dtype=torch.float64)
+    labels = (features[:, 0] > 0).long()
+    short = fit_logistic(features, labels, 2, 100.0, max_iter=2)
+    assert not short.converged and short.iterations <= 2
+    full = fit_logistic(features, labels, 2, 100.0, init=short)
+    assert full.converged
