@@ -393,3 +393,19 @@ def test_logistic_regression_reports_a_fit_it_cut_short():
     assert not short.converged and short.iterations <= 2
     full = fit_logistic(features, labels, 2, 100.0, init=short)
     assert full.converged
+
+
+@pytest.mark.parametrize("kind", ["8bit", "half", "float"])
+def test_device_resident_images_give_the_hosts_batches_bit_for_bit(kind):
+    from ppbench.nn.resident import ResidentImages, compact_exactly
+    from ppbench.pixels import quantize_8bit
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(50, 3, 4, 4, generator=generator)
+    images = {"8bit": quantize_8bit(images), "half": images.half().float(), "float": images}[kind]
+    stored, scale = compact_exactly(images)
+    assert stored.dtype == {"8bit": torch.uint8, "half": torch.float16, "float": torch.float32}[kind]
+    kept = ResidentImages(stored, scale, images.shape)
+    index = torch.randperm(50, generator=generator)[:17]
+    assert len(kept) == 50 and kept.dim() == 4
+    assert kept[index].dtype == torch.float32 and torch.equal(kept[index], images[index])

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..api import Context
 from ..profiling import charged_to
+from .resident import resident, resident_targets
 
 Targets = Mapping[str, torch.Tensor] | torch.Tensor
 Logits = dict[str, torch.Tensor] | torch.Tensor
@@ -224,8 +225,9 @@ def fit_classifier(
 
     ``targets``: an int64 tensor of N labels (the model returns logits) or ``{attribute: labels}``
     (the model returns a dict with those keys, e.g. a :class:`~ppbench.nn.MultiHead`); the loss is
-    the cross-entropy summed over heads. Batches are moved to ``ctx.device`` one at a time, so
-    ``images`` may stay on the CPU.
+    the cross-entropy summed over heads. ``images`` may stay on the CPU: on an accelerator they
+    are moved there once for the whole fit, as uint8 where that is exact
+    (:mod:`~ppbench.nn.resident`).
 
     Early stopping: a stratified ``validation`` fraction of the given items (stratified on the
     labels, or on the first attribute in sorted order for a dict) is held out, drawn from
@@ -299,6 +301,9 @@ def fit_classifier(
             strata = targets[sorted(targets)[0]] if targets else torch.zeros(n, dtype=torch.long)
         train_index, val_index = stratified_split(strata, float(validation), generator)
     validating = len(val_index) > 0
+    # On an accelerator the whole set moves once, compactly (ppbench.nn.resident).
+    images = resident(images, ctx.device)
+    targets = resident_targets(targets, ctx.device)
     recalibrating = recalibrate and _has_batchnorm(model)
     # BatchNorm is always recalibrated on the same training items (a fixed random subset), so
     # that the statistics saved with the best epoch are those a final recalibration would give.
