@@ -51,7 +51,7 @@ def srm_residuals(images: "torch.Tensor", kernels: Sequence[str] = KERNELS) -> "
         kernel = kernel / kernel.abs().max()
         pad = (size - kernel.shape[0]) // 2
         weights.append(F.pad(kernel, (pad, pad, pad, pad)))
-    bank = torch.stack(weights).unsqueeze(1)  # F×1×5×5
+    bank = torch.stack(weights).unsqueeze(1).to(images.device)  # F×1×5×5
     channels = images.shape[1]
     padded = F.pad(images.float(), (2, 2, 2, 2), mode="replicate")
     per_channel = padded.reshape(-1, 1, *padded.shape[-2:])
@@ -60,12 +60,13 @@ def srm_residuals(images: "torch.Tensor", kernels: Sequence[str] = KERNELS) -> "
 
 
 class ResidualProbe(LinearProbe):
-    """Multinomial logistic regression on the standardized SRM residuals (``kernels``) of the
+    """L2-regularised logistic regression on the standardized SRM residuals (``kernels``) of the
     sanitized attack split with the true sensitive label; C chosen from ``Cs`` on a
     ``validation`` fraction, fitted to convergence. Images only."""
 
     name = NAME
-    version = "1"
+    # 2: fitted by linear-probe v3's solver (torch, on the run's device; the same optimum).
+    version = "2"
     description = ("Keyless steganalysis: logistic regression on fixed high-pass (SRM) residuals "
                    "of sanitized train images with the true sensitive label.")
     threat_model = "sanitized-labelled"
@@ -73,19 +74,22 @@ class ResidualProbe(LinearProbe):
     applies_to = frozenset({"transform", "release"})
 
     def __init__(self, kernels: Sequence[str] = KERNELS, Cs: Sequence[float] = DEFAULT_CS,
-                 validation: float = 0.2, max_iter: int = 20000) -> None:
-        super().__init__(pool=1, Cs=Cs, validation=validation, max_iter=max_iter)
+                 validation: float = 0.2, max_iter: int = 20000, tol: float = 1e-5) -> None:
+        super().__init__(pool=1, Cs=Cs, validation=validation, max_iter=max_iter, tol=tol)
         names = list(kernels) if isinstance(kernels, (list, tuple)) else None
         if not names or any(name not in _SRM_KERNELS for name in names):
             raise ValueError(f"attack {NAME!r}: parameter 'kernels' must be a non-empty list of "
                              f"{', '.join(KERNELS)}; got {kernels!r}")
         self.kernels = kernels
 
-    def _features(self, images: "torch.Tensor"):
+    def _features(self, images: "torch.Tensor", device: "torch.device") -> "torch.Tensor":
+        import torch
+
         if images.dim() != 4:
             raise ValueError(f"attack {NAME!r} reads image residuals; got items of shape "
                              f"{tuple(images.shape[1:])}")
-        return srm_residuals(images, self.kernels).reshape(len(images), -1).double().cpu().numpy()
+        residuals = srm_residuals(images.to(device), self.kernels)
+        return residuals.reshape(len(images), -1).to(torch.float64)
 
 
 @hookimpl
