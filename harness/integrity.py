@@ -11,6 +11,8 @@ its own cell, and the job reloads clean copies before the next one, so the damag
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .data import ImageSet
@@ -33,13 +35,13 @@ def tensor_digest(tensor: "torch.Tensor") -> str:
     return digest.hexdigest()
 
 
-def _image_set_digests(name: str, split: "ImageSet | Mapping[str, torch.Tensor]") -> dict[str, str]:
+def _named_tensors(name: str, split: "ImageSet | Mapping[str, torch.Tensor]") -> dict[str, Any]:
     if isinstance(split, Mapping):  # named per-item tensors, such as a sanitizer's records
-        return {f"{name} '{key}'": tensor_digest(values) for key, values in split.items()}
-    digests = {f"{name} images": tensor_digest(split.images)}
+        return {f"{name} '{key}'": values for key, values in split.items()}
+    tensors = {f"{name} images": split.images}
     for attribute, labels in split.labels.items():
-        digests[f"{name} labels '{attribute}'"] = tensor_digest(labels)
-    return digests
+        tensors[f"{name} labels '{attribute}'"] = labels
+    return tensors
 
 
 class Seal:
@@ -47,10 +49,13 @@ class Seal:
     since they were taken."""
 
     def __init__(self, splits: Iterable[tuple[str, Any]]) -> None:
-        self.digests: dict[str, str] = {}
+        tensors: dict[str, Any] = {}
         for name, split in splits:
             if split is not None:
-                self.digests.update(_image_set_digests(name, split))
+                tensors.update(_named_tensors(name, split))
+        # hashlib lets go of the GIL while it hashes a large buffer: the tensors hash in parallel.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            self.digests = dict(zip(tensors, pool.map(tensor_digest, tensors.values())))
 
     def changed(self, splits: Iterable[tuple[str, Any]]) -> list[str]:
         """The tensors (e.g. ``"raw train images"``) whose contents differ from the seal's."""

@@ -258,6 +258,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         with phase("data"):
             splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed,
                                   salt)
+        with phase("facts"):
             ensure_task_facts(store, registry, job, splits)
     except Exception as exc:  # noqa: BLE001 - a broken data set plugin costs its cells only
         message = f"data set {job.dataset!r} failed to load: {error_text(exc)}"
@@ -266,7 +267,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         return report
 
     # Plugins borrow these tensors; the seal tells whether one of them wrote into them.
-    raw_seal = Seal(raw_inputs(splits))
+    with phase("seal"):
+        raw_seal = Seal(raw_inputs(splits))
     sanitizer_source = f"sanitizer {job.cells[0].sanitizer_label}"
     fit_error = None
     path = fitted_path(cache_root, job.sanitizer.name, key)
@@ -306,7 +308,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                     discard(corrupt)
             made = _fit(config_job, cls, splits, context(fit_seed, f"{config_job.label} fit"), limit,
                         isolated, source)
-            tampered = raw_seal.changed(raw_inputs(splits))
+            with phase("seal"):
+                tampered = raw_seal.changed(raw_inputs(splits))
             if tampered:
                 # Never cache a fit made on, or leaving behind, altered data.
                 forget_datasets()
@@ -355,7 +358,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
             del honest_state["fit"]  # reloaded from its verified cache entry when next needed
         return [f"honest reference's {name}" for name in changed]
 
-    sanitized_seal = Seal(sanitized_inputs(fitted)) if fitted is not None else None
+    with phase("seal"):
+        sanitized_seal = Seal(sanitized_inputs(fitted)) if fitted is not None else None
     # One candidate set per (data, seed) for every membership cell (ppbench.membership).
     membership_seed = derive_seed(job.seed, "membership",
                                   dataset_key(registry, job.dataset, job.dataset_params, job.seal),
@@ -381,8 +385,9 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                                           honest_problem, membership_seed)
                 else:
                     outcome = _run_metric(registry, cell, fitted, splits, ctx, isolated)
-            tampered = (raw_seal.changed(raw_inputs(splits))
-                        + sanitized_seal.changed(sanitized_inputs(fitted)) + honest_tampering())
+            with phase("seal"):
+                tampered = (raw_seal.changed(raw_inputs(splits))
+                            + sanitized_seal.changed(sanitized_inputs(fitted)) + honest_tampering())
             if tampered:
                 try:
                     reload()

@@ -5,9 +5,10 @@ phases with :func:`phase`. Phases nest, and each is charged its *exclusive* time
 nested phase goes to the nested one), so a cell's phases add up to its wall time. Outside a clock,
 :func:`phase` costs one context-variable read, so library code marks phases unconditionally.
 
-Phases (:data:`PHASES`): the harness's own work (``data``, ``view``, ``scoring``, ``store``,
-``cache``, ``harness``) and the plugins' (``fit``, ``transform``, ``train``, ``predict``, and
-``plugin``: a plugin's code outside the shared training loop and predictor). A sandboxed plugin's
+Phases (:data:`PHASES`): the plugins' (``data``: the data set's loader; ``fit``,
+``transform``, ``train``, ``predict``, and ``plugin``: a plugin's code outside the shared
+training loop and predictor) and the harness's own work (``facts``, ``view``, ``sandbox``,
+``seal``, ``scoring``, ``store``, ``cache``, and ``harness`` for the rest). A sandboxed plugin's
 phases are timed in its child process and sent back with its result; the remainder of the call
 (copies in and out, messages) is ``sandbox``, which is harness overhead too.
 """
@@ -26,10 +27,12 @@ from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Plugin compute: what a faster plugin (or a faster device) makes faster.
-PLUGIN_PHASES = ("fit", "transform", "train", "predict", "plugin")
-#: Harness overhead: everything the harness does around the plugins.
-HARNESS_PHASES = ("data", "view", "sandbox", "scoring", "store", "cache", "harness")
+#: Plugin compute: what a faster plugin (or a faster device) makes faster. ``data`` is the data
+#: set plugin's loader (synthfaces renders its images).
+PLUGIN_PHASES = ("data", "fit", "transform", "train", "predict", "plugin")
+#: Harness overhead: everything the harness does around the plugins (``facts``: the leakage
+#: floor per task and seed; ``seal``: the digests that catch a plugin writing into its inputs).
+HARNESS_PHASES = ("facts", "view", "sandbox", "seal", "scoring", "store", "cache", "harness")
 PHASES = PLUGIN_PHASES + HARNESS_PHASES
 
 
