@@ -4,9 +4,9 @@ harness's own overhead per cell, from the run's per-phase profile (``--profile-r
 Run: ``python -m pytest benchmarks/test_plugin_throughput.py --benchmark-enable -q -s``
 (without ``--benchmark-enable`` each case runs once, as a smoke test). Each case is one harness
 run from an empty store and cache on synthfaces (16×16, ``quick`` profile, 512 train, 512 attack,
-256 test and 256 aux items), every plugin in its sandbox as in a real run; learned sanitizers are
-fitted for a few epochs or steps only: this measures speed, not quality. Figures go to each
-benchmark's ``extra_info`` and are printed:
+256 test and 256 aux items), on the GPU where there is one, every plugin in its sandbox as in a
+real run; learned sanitizers are fitted for a few epochs or steps only: this measures speed, not
+quality. Figures go to each benchmark's ``extra_info`` and are printed:
 
 - an attack: ``images_per_second`` = attack-split items ÷ the cell's plugin compute (train,
   predict and its own code); ``train_s``, ``predict_s``, ``plugin_s``; ``harness_s`` and
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from ppbench.planning import resolve_device
 from ppbench.profiling import HARNESS_PHASES, PLUGIN_PHASES
 from ppbench.runner import RunOptions, run
 from ppbench.sandbox import close_sandboxes
@@ -84,8 +85,9 @@ def spec_file(folder: Path, sanitizer: str, attack: str, task: str = "smiling") 
 def run_once(folder: Path, sanitizer: str, attack: str) -> object:
     close_sandboxes()  # each case from cold, as a run starts
     spec = load_spec(spec_file(folder, sanitizer, attack))
+    # --device auto's choice: the GPU where there is one.
     options = RunOptions(store=str(folder / "results.db"), cache_dir=str(folder / "cache"),
-                         isolation="process")
+                         isolation="process", device=resolve_device("auto"))
     return run(spec, options)
 
 

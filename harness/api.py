@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from typing import (TYPE_CHECKING, Any, Callable, ClassVar, Collection, Iterable, Iterator, Literal,
-                    TypeVar)
+                    Sequence, TypeVar)
 
 from .data import Attribute, DatasetSplits, ImageSet
 
@@ -512,9 +512,20 @@ class Attack(Configurable):
     # configured instance's). Any collection of entries will do: a set, a frozenset, a list.
     requires: Collection[Requirement] = frozenset()
     threat_model: ClassVar[Any] = "sanitized-labelled"
+    # True: the harness may hand this attack several cells at once, through ``run_batch``: the
+    # same configuration against several sanitizer configurations of one (task, seed), e.g. to
+    # train their small classifiers together on a GPU (``--batch-attacks``).
+    batchable: ClassVar[bool] = False
 
     def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:
         raise NotImplementedError(f"attack {self.name!r} must implement run()")
+
+    def run_batch(self, views: Sequence[AttackView], task: Task,
+                  contexts: Sequence[Context]) -> list[AttackResult]:
+        """One result per view, each what ``run(views[i], task, contexts[i])`` returns (up to
+        float rounding): each cell keeps its own context and seed. The default runs them one
+        after the other; a batchable attack overrides it to share the work."""
+        return [self.run(view, task, ctx) for view, ctx in zip(views, contexts)]
 
 
 # --- utility metrics -----------------------------------------------------------------------------

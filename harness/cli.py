@@ -190,9 +190,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     cache = resolve_cache_dir(args.cache)
     check_cache_dir(cache)
     salt = run_salt(args)
+    batching = args.batch_attacks == "on" or (args.batch_attacks == "auto"
+                                              and device.startswith("cuda"))
     options = RunOptions(store=args.store, cache_dir=str(cache), device=device,
                          show_progress=not args.no_progress, time_limit=args.time_limit, salt=salt,
-                         isolation=args.isolation)
+                         isolation=args.isolation, batch_attacks=batching)
     print(f"ppbench: benchmark {spec.name} ({spec.source}), data set {spec.dataset}, "
           f"profile {spec.profile}, "
           f"{spec.seeds} seed(s), device {options.device}, store {args.store}, cache {cache}",
@@ -400,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "cluster (RAY_ADDRESS, else a local one; pip install 'ppbench[ray]')")
     runner.add_argument("--workers", type=positive_int, default=2,
                         help="workers of the process executor; CPUs of a local Ray cluster")
+    runner.add_argument("--batch-attacks", choices=["auto", "on", "off"], default="auto",
+                        help="run a batchable attack (the adversarial classifier) on several "
+                             "sanitizer configurations at once, training their classifiers as "
+                             "one network; auto: on a GPU")
     runner.add_argument("--ray-cache", choices=["shared", "object-store"], default="shared",
                         help="ray: the --cache folder is on a file system every node sees "
                              "(shared), or fits travel with the jobs through Ray (object-store)")

@@ -9,9 +9,10 @@ on the real store with :func:`apply_writes`, so a worker lost mid-job costs only
 cells. The driver holds the job's lease in the store while the job runs.
 
 The cache of fits and shared models lives on a path every worker sees (``--cache`` on a shared
-file system), or, with ``cache_transfer``, travels with the job: the driver ships the cache
-entries of the job's own fit (and its honest reference's), the worker keeps a cache of its own
-on local disk, and the entries a job writes come back to the driver's cache.
+file system), or, with ``cache_transfer``, travels with the job: the driver ships the cached
+entry of the job's own fit, when it has one; the worker keeps a cache of its own on local disk
+for the run (shared models and an honest reference's fit are built there once per machine); and
+the entries a job writes come back to the driver's cache.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from .batches import BatchJob, run_any_job
 from .cache import fitted_path
-from .jobs import JobReport, run_job
+from .jobs import JobReport
 from .planning import Cell, Job, RunOptions, fit_key
 from .registry import Registry
 from .store import Fact, ResultStore
@@ -40,7 +42,7 @@ class DetachedJob:
     """A job with what it may read of the store and of the cache, and the resources it asks for.
     Executors read ``label``, ``cells`` and ``resources`` of it, as of any job."""
 
-    job: Job
+    job: Job | BatchJob
     finished: frozenset[str]
     facts: tuple[Fact, ...]
     resources: Mapping[str, float] = field(default_factory=dict)
@@ -119,16 +121,18 @@ def apply_writes(store: ResultStore, writes: Iterable[Write]) -> None:
 def detach(job: Job, store: ResultStore, registry: Registry, options: RunOptions,
            resources: Mapping[str, float], cache_transfer: bool) -> DetachedJob:
     """The detached form of ``job``: the store's snapshot it reads and, when the cache travels,
-    the driver's cache entries of its fit."""
+    the driver's cache entry of its fit (with its checksum)."""
     facts = tuple(store.facts(dataset=job.dataset, task=job.task.name, profile=job.profile))
     keys = {cell.key for cell in job.cells}
     finished = frozenset(store.finished_keys() & keys)
     files: dict[str, bytes] = {}
     if cache_transfer:
         root = Path(options.cache_dir)
-        key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed,
-                      job.profile, job.seal)
-        for path in (fitted_path(root, job.sanitizer.name, key),):
+        # A job's own fit; a batch job's, one per cell.
+        for sanitizer in dict.fromkeys(cell.sanitizer for cell in job.cells):
+            key = fit_key(registry, job.dataset, job.dataset_params, job.task, sanitizer, job.seed,
+                          job.profile, job.seal)
+            path = fitted_path(root, sanitizer.name, key)
             for entry in (path, path.with_name(path.name + _CHECKSUM)):
                 if entry.exists():
                     files[str(entry.relative_to(root))] = entry.read_bytes()
@@ -170,7 +174,7 @@ def run_detached_job(detached: DetachedJob, options: RunOptions, *, cache_transf
         if on_cell is not None:
             on_cell(cell, recording.flush())
 
-    report = run_job(detached.job, options, cell_done, store=recording)
+    report = run_any_job(detached.job, options, cell_done, store=recording)
     outcome = DetachedOutcome(report, recording.flush())
     if cache_transfer:
         after = _snapshot_files(root)

@@ -51,6 +51,17 @@ class JobReport:
     by_other_runs: int = 0  # cells another run stored between this run's planning and its claim
     profile: list[ProfileRow] = field(default_factory=list)  # the job's own row, then its cells'
 
+    def absorb(self, other: "JobReport") -> None:
+        """Add another job's report to this one (a batch job's cells that ran alone)."""
+        self.fits_computed += other.fits_computed
+        self.fits_reused += other.fits_reused
+        self.shared_built += other.shared_built
+        self.by_other_runs += other.by_other_runs
+        self.statuses.update(other.statuses)
+        self.errors.update(other.errors)
+        self.deferred.extend(other.deferred)
+        self.profile.extend(other.profile)
+
 
 @dataclass
 class RunReport:
@@ -85,6 +96,37 @@ class RunReport:
                 + (f"{self.by_other_runs} computed meanwhile by another run on the store; "
                    if self.by_other_runs else "")
                 + f"{self.wall_time:.1f}s")
+
+
+def commit_result(store: Any, registry: Registry, report: JobReport, cell: Cell, device: str,
+                  status: str, scored: Scored | None = None, error: str | None = None,
+                  wall: float | None = None, cell_seed: int = 0, notes: tuple[str, ...] = (),
+                  extra: dict[str, Any] | None = None) -> None:
+    """Commit one finished cell with its provenance and count it in ``report``. ``extra``: more
+    provenance (a batched cell's batch)."""
+    try:
+        provenance = cell_provenance(registry, cell, device, cell_seed)
+    except Exception as exc:  # noqa: BLE001 - a plugin gone from the registry must not
+        # turn the error handling itself into an exception
+        provenance = {"device": device, "seed": cell.seed, "cell_seed": cell_seed,
+                      "profile": cell.profile, "data_params": dict(cell.dataset_params),
+                      "unavailable": error_text(exc)}
+    if notes:
+        provenance["notes"] = list(notes)
+    provenance.update(extra or {})
+    with phase("store"):
+        store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),
+                          items=scored.items if scored and scored.items else None, error=error,
+                          wall_time=wall, device=device, provenance=provenance)
+    report.statuses[cell.key] = status
+    if error:
+        report.errors[cell.key] = error
+
+
+def withheld_truth(task: Any, splits: DatasetSplits) -> WithheldTruth:
+    """What scoring needs and no plugin sees: the test split's labels and the train prior."""
+    return WithheldTruth(task, splits.test,
+                         {a: splits.train.class_frequencies(a) for a in splits.train.labels})
 
 
 def raw_inputs(splits: DatasetSplits) -> list[tuple[str, Any]]:
@@ -180,13 +222,13 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
         # Another run may have finished this job between this run's planning and its claim.
         taken = (store.finished_keys() & {cell.key for cell in job.cells}) - job.stored_at_plan
         remaining = tuple(cell for cell in job.cells if cell.key not in taken)
-        if not remaining:
+        if not remaining and not job.batched:
             return JobReport(by_other_runs=len(taken))
         with clock() as timed:
             report = _run_claimed_job(replace(job, cells=remaining), key, options, registry, store,
                                       on_cell)
         in_cells = timed.totals.pop("cells", 0.0)
-        report.profile.insert(0, ProfileRow(job.label, job.cells[0].sanitizer_label, "", "job",
+        report.profile.insert(0, ProfileRow(job.label, job.sanitizer_label, "", "job",
                                             timed.wall - in_cells, timed.totals))
         report.by_other_runs += len(taken)
         return report
@@ -212,22 +254,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
 
     def finish(cell: Cell, status: str, scored: Scored | None = None, error: str | None = None,
                wall: float | None = None, cell_seed: int = 0) -> None:
-        try:
-            provenance = cell_provenance(registry, cell, device, cell_seed)
-        except Exception as exc:  # noqa: BLE001 - a plugin gone from the registry must not
-            # turn the error handling itself into an exception
-            provenance = {"device": device, "seed": cell.seed, "cell_seed": cell_seed,
-                          "profile": cell.profile, "data_params": dict(cell.dataset_params),
-                          "unavailable": error_text(exc)}
-        if fitted is not None and fitted.notes:
-            provenance["notes"] = list(fitted.notes)
-        with phase("store"):
-            store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),
-                              items=scored.items if scored and scored.items else None, error=error,
-                              wall_time=wall, device=device, provenance=provenance)
-        report.statuses[cell.key] = status
-        if error:
-            report.errors[cell.key] = error
+        commit_result(store, registry, report, cell, device, status, scored, error, wall,
+                      cell_seed, fitted.notes if fitted is not None else ())
         if on_cell is not None:
             on_cell(cell, status)
 
@@ -269,14 +297,10 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
     # Plugins borrow these tensors; the seal tells whether one of them wrote into them.
     with phase("seal"):
         raw_seal = Seal(raw_inputs(splits))
-    sanitizer_source = f"sanitizer {job.cells[0].sanitizer_label}"
+    sanitizer_source = f"sanitizer {job.sanitizer_label}"
     fit_error = None
     path = fitted_path(cache_root, job.sanitizer.name, key)
     label = job.label
-
-    def withheld(splits: DatasetSplits) -> WithheldTruth:
-        return WithheldTruth(job.task, splits.test,
-                             {a: splits.train.class_frequencies(a) for a in splits.train.labels})
 
     def reload() -> None:
         """Clean inputs after a plugin wrote into them: the data set from its loader, the fit
@@ -284,7 +308,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         nonlocal splits, fitted, truth
         forget_datasets()
         splits = load_dataset(registry, job.dataset, job.dataset_params, job.profile, job.seed, salt)
-        truth = withheld(splits)
+        truth = withheld_truth(job.task, splits)
         if fitted is not None:
             fitted = load_fitted(path, splits)
 
@@ -329,6 +353,8 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         fitted = obtain_fit(job, sanitizer_cls, path, sanitizer_source)
     except Exception as exc:  # noqa: BLE001
         fitted, fit_error = None, error_text(exc)
+        for cell in job.batched:  # no batch job will find this fit
+            finish(cell, "error", error=fit_error)
 
     honest_state: dict[str, Any] = {}
 
@@ -364,7 +390,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
     membership_seed = derive_seed(job.seed, "membership",
                                   dataset_key(registry, job.dataset, job.dataset_params, job.seal),
                                   salt or "")
-    truth = withheld(splits)
+    truth = withheld_truth(job.task, splits)
     def score_cell(cell: Cell) -> None:
         nonlocal fit_error
         if fit_error is not None:
@@ -415,7 +441,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
 
 def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
          limit: float | None, isolated: Isolated | None = None, source: str | None = None) -> FittedSanitizer:
-    source = source or f"sanitizer {job.cells[0].sanitizer_label}"
+    source = source or f"sanitizer {job.sanitizer_label}"
     if isolated is not None:
         # The child gets a copy of the train split and the attack and test images, no labels.
         with phase("sandbox"):
@@ -454,10 +480,24 @@ def _stored_release(release: ImageSet) -> ImageSet:
     return ImageSet(as_stored(release.images), dict(release.labels), dict(release.attributes))
 
 
-def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
-                truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None,
-                secret_seed: int = 0, honest_fit: Callable[[], FittedSanitizer] | None = None,
-                honest_problem: str | None = None, membership_seed: int = 0) -> Scored | str:
+@dataclass
+class PreparedAttack:
+    """An attack cell ready to run: the configured attack, its scoring kind, the view it is
+    granted and what the harness withholds for scoring."""
+
+    attack: Any
+    kind: Any
+    view: Any
+    withheld: Any
+    source: str
+
+
+def prepare_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
+                   ctx: Context, secret_seed: int = 0,
+                   honest_fit: Callable[[], FittedSanitizer] | None = None,
+                   honest_problem: str | None = None,
+                   membership_seed: int = 0) -> PreparedAttack | str:
+    """The attack's view for this cell, or why the cell is ``n/a``."""
     attack_cls = registry.attack(cell.plugin.name)
     kind = attack_kind(attack_cls)
     sanitizer = fitted.sanitizer
@@ -484,31 +524,48 @@ def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits:
         view, withheld = kind.build_view(ViewInputs(
             attack, sanitizer, splits, fitted.attack, fitted.test, ctx, resolution.granted,
             secret_seed, cell.task, reference, fitted.release, membership_seed))
+    return PreparedAttack(attack, kind, view, withheld, source)
+
+
+def score_attack(prepared: PreparedAttack, result: Any, truth: WithheldTruth) -> Scored:
+    """Check an attack's result against its kind's contract and score it."""
+    if not isinstance(result, prepared.kind.result_type):
+        raise PluginContractError(f"{prepared.source}: run() must return a "
+                                  f"{prepared.kind.result_type.__name__}, got {type(result).__name__}")
+    with phase("scoring"):
+        return prepared.kind.score(result, truth, prepared.source, prepared.withheld)
+
+
+def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
+                truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None,
+                secret_seed: int = 0, honest_fit: Callable[[], FittedSanitizer] | None = None,
+                honest_problem: str | None = None, membership_seed: int = 0) -> Scored | str:
+    prepared = prepare_attack(registry, cell, fitted, splits, ctx, secret_seed, honest_fit,
+                              honest_problem, membership_seed)
+    if isinstance(prepared, str):
+        return prepared
+    view, source = prepared.view, prepared.source
     if isolated is None:
         with plugin_stage(source, "run"), phase("plugin"):
             try:
-                result = attack.run(view, cell.task, ctx)
+                result = prepared.attack.run(view, cell.task, ctx)
             except NotApplicable as reason:
                 return f"{source}: {reason}"
     else:
         # The sandbox gets copies of what the view grants; it rebuilds the oracle and the handles
         # from the fitted sanitizer, which travels only when one of them is granted.
         oracle, handles = getattr(view, "oracle", None), getattr(view, "handles", None) or {}
-        payload: dict[str, Any] = {"view": kind.lend(view), "oracle": oracle is not None,
+        payload: dict[str, Any] = {"view": prepared.kind.lend(view), "oracle": oracle is not None,
                                    "handles": sorted(handles)}
         if payload["oracle"] or payload["handles"]:
-            payload["sanitizer"] = sanitizer
+            payload["sanitizer"] = fitted.sanitizer
         try:
             with phase("sandbox"):
                 result = isolated.call("attack", "attacks", cell.plugin, cell.task, ctx, source,
                                        payload)
         except NotApplicable as reason:
             return f"{source}: {reason}"
-    if not isinstance(result, kind.result_type):
-        raise PluginContractError(f"{source}: run() must return a {kind.result_type.__name__}, got "
-                                  f"{type(result).__name__}")
-    with phase("scoring"):
-        return kind.score(result, truth, source, withheld)
+    return score_attack(prepared, result, truth)
 
 
 def metric_view(splits: DatasetSplits, fitted: FittedSanitizer, task: Any, copy: bool) -> MetricView:

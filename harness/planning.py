@@ -12,7 +12,7 @@ import hashlib
 import inspect
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from .api import Task, get_profile
 from .cache_admin import resolve_cache_dir
@@ -100,10 +100,18 @@ class Job:
     # The cells that the store already held when the run planned (run again because they were
     # forced or retried): any other cell found stored later was computed by another run.
     stored_at_plan: frozenset[str] = frozenset()
+    # Cells of this fit that a batch job runs afterwards, together with other fits' cells
+    # (ppbench.batches): this job fits the sanitizer for them, and stores them as errors when
+    # the fit fails.
+    batched: tuple[Cell, ...] = ()
+
+    @property
+    def sanitizer_label(self) -> str:
+        return (self.cells or self.batched)[0].sanitizer_label
 
     @property
     def label(self) -> str:
-        return f"{self.task.name}/{self.cells[0].sanitizer_label}"
+        return f"{self.task.name}/{self.sanitizer_label}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,9 @@ class RunOptions:
     # The registry the cells were planned with, rebuilt from this recipe wherever a job runs
     # (None: the process-wide registry of installed plugins).
     registry_recipe: RegistryRecipe | None = None
+    # Run the cells of batchable attacks in batch jobs, several sanitizer configurations at once
+    # (ppbench.batches); --batch-attacks auto turns it on for a GPU.
+    batch_attacks: bool = False
 
 
 def version_of(registry: Registry, kind: str, name: str) -> dict[str, str]:
@@ -265,12 +276,16 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") 
     return cells
 
 
-def group_jobs(cells: list[Cell], stored: frozenset[str] | set[str] = frozenset()) -> list[Job]:
-    """One job per sanitizer fit. ``stored``: the cell keys the store held at planning."""
-    jobs: dict[tuple, list[Cell]] = {}
-    for cell in cells:
-        jobs.setdefault((cell.dataset, cell.dataset_params, cell.task, cell.sanitizer, cell.seed,
-                         cell.profile, cell.seal), []).append(cell)
-    return [Job(*k[:-1], cells=tuple(v), seal=k[-1],
-                stored_at_plan=frozenset(c.key for c in v if c.key in stored))
-            for k, v in jobs.items()]
+def group_jobs(cells: list[Cell], stored: frozenset[str] | set[str] = frozenset(),
+               batched: Sequence[Cell] = ()) -> list[Job]:
+    """One job per sanitizer fit. ``stored``: the cell keys the store held at planning.
+    ``batched``: cells that batch jobs run later; their fits' jobs carry them (see ``Job``)."""
+    jobs: dict[tuple, tuple[list[Cell], list[Cell]]] = {}
+    for index, group in enumerate((cells, batched)):
+        for cell in group:
+            jobs.setdefault((cell.dataset, cell.dataset_params, cell.task, cell.sanitizer,
+                             cell.seed, cell.profile, cell.seal), ([], []))[index].append(cell)
+    return [Job(*k[:-1], cells=tuple(own), seal=k[-1],
+                stored_at_plan=frozenset(c.key for c in own if c.key in stored),
+                batched=tuple(later))
+            for k, (own, later) in jobs.items()]

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 from .spec import SpecError
 
 if TYPE_CHECKING:
-    from .planning import Job
     from .registry import Registry
 
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")  # memory in bytes, as Ray counts it
@@ -47,11 +46,13 @@ def declared_resources(plugin: Any, source: str) -> dict[str, float]:
     return checked
 
 
-def job_resources(registry: Registry, job: Job, device: str) -> dict[str, float]:
+def job_resources(registry: Registry, job: Any, device: str) -> dict[str, float]:
     """What ``job`` asks for: per key, the most that its sanitizer or any of its cells' plugins
     asks for (with the defaults for what one leaves out). No GPU on a CPU run."""
     defaults = default_resources(device)
-    plugins = [(registry.sanitizer(job.sanitizer.name), f"sanitizer {job.sanitizer.name!r}")]
+    # A job's sanitizer; a batch job's, one per cell (a cell that cannot join fits alone).
+    names = dict.fromkeys(cell.sanitizer.name for cell in job.cells) or [job.sanitizer.name]
+    plugins = [(registry.sanitizer(name), f"sanitizer {name!r}") for name in names]
     for cell in job.cells:
         plugin = (registry.attack if cell.kind == "attack" else registry.metric)(cell.plugin.name)
         plugins.append((plugin, f"{cell.kind} {cell.plugin.name!r}"))

@@ -13,14 +13,14 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+from .batches import group_batches, lease_key, run_any_job, split_batchable
 from .detached import (DetachedJob, DetachedOutcome, LeaseKeeper, apply_writes, detach,
                        receive_cache_files, run_detached_job)
 from .executors import Executor, JobLost, get_executor, lost_jobs_error
-from .jobs import JobReport, RunReport, run_job
-from .planning import (DEFAULT_STORE, Cell, Job, RunOptions, fit_key, group_jobs, plan,
-                       resolve_device)
+from .jobs import JobReport, RunReport
+from .planning import DEFAULT_STORE, Cell, Job, RunOptions, group_jobs, plan, resolve_device
 from .resources import job_resources
 from .registry import Registry, get_registry, remember
 from .sealing import commitment
@@ -62,47 +62,65 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     # Worker processes share this terminal: bars of their own would tear through the pool's.
     job_options = options if job_executor.in_process else replace(options, show_progress=False)
     retries_left = LOST_JOB_RETRIES if getattr(job_executor, "retries_lost", False) else 0
-    while pending:
-        lost: list[JobLost] = []
-        deferred: list[str] = []
-        stored = store.finished_keys()
-        jobs = group_jobs(pending, stored)
-        if getattr(job_executor, "shares_store", True):
-            def on_done(job: Job, outcome: JobReport | JobLost) -> None:
-                # Executors report, the runner keeps the report: merged here, in this process.
-                if isinstance(outcome, JobLost):
-                    lost.append(outcome)
-                else:
-                    report.merge(outcome)
-                    deferred.extend(outcome.deferred)
+    statuses_done = ("ok", "n/a") if retry_errors else ("ok", "error", "n/a")
 
-            # A partial of a top-level function pickles, so worker processes can receive it.
-            job_executor.run(jobs, partial(run_job, options=job_options), on_done,
-                             show_progress=options.show_progress)
-        else:
-            _run_detached(jobs, job_executor, store, registry, options, job_options, report,
-                          lost, deferred, cache_transfer)
-        if lost:  # every other job's outcome is merged by now; their cells are stored
-            if retries_left <= 0:
-                raise lost_jobs_error(lost)
-            retries_left -= 1
-            print(f"ppbench: {len(lost)} job(s) lost with their worker ({lost[0]}); running their "
-                  "unfinished cells again", file=sys.stderr)
-            done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
-            lost_labels = {loss.job_label for loss in lost}
-            again = {cell.key for job in jobs if job.label in lost_labels for cell in job.cells}
-            pending = [c for c in cells if (c.key in again and c.key not in done)
-                       or c.key in set(deferred)]
-            continue
-        if not deferred:
-            break
-        # Another run on this store holds those jobs: wait for it to store their cells, or for
-        # its leases to lapse (it was killed), then take over what is still missing.
-        time.sleep(min(5.0, options.lease_ttl / 4))
-        done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
-        waiting = set(deferred)
-        report.by_other_runs += len(waiting & done)
-        pending = [c for c in cells if c.key in waiting and c.key not in done]
+    def run_phase(pending: list[Cell], group: Callable[[list[Cell], set[str]], list]) -> None:
+        """Run ``pending`` as the jobs ``group`` makes of them, until every cell is stored:
+        lost jobs' cells run again (cluster executors), deferred ones after their lease."""
+        nonlocal retries_left
+        while pending:
+            lost: list[JobLost] = []
+            deferred: list[str] = []
+            jobs = group(pending, store.finished_keys())
+            if getattr(job_executor, "shares_store", True):
+                def on_done(job: Job, outcome: JobReport | JobLost) -> None:
+                    # Executors report, the runner keeps the report: merged here, in this process.
+                    if isinstance(outcome, JobLost):
+                        lost.append(outcome)
+                    else:
+                        report.merge(outcome)
+                        deferred.extend(outcome.deferred)
+
+                # A partial of a top-level function pickles, so worker processes can receive it.
+                job_executor.run(jobs, partial(run_any_job, options=job_options), on_done,
+                                 show_progress=options.show_progress)
+            else:
+                _run_detached(jobs, job_executor, store, registry, options, job_options, report,
+                              lost, deferred, cache_transfer)
+            if lost:  # every other job's outcome is merged by now; their cells are stored
+                if retries_left <= 0:
+                    raise lost_jobs_error(lost)
+                retries_left -= 1
+                print(f"ppbench: {len(lost)} job(s) lost with their worker ({lost[0]}); running "
+                      "their unfinished cells again", file=sys.stderr)
+                done = store.finished_keys(statuses_done)
+                lost_labels = {loss.job_label for loss in lost}
+                again = {cell.key for job in jobs if job.label in lost_labels for cell in job.cells}
+                pending = [c for c in pending if (c.key in again and c.key not in done)
+                           or c.key in set(deferred)]
+                continue
+            if not deferred:
+                break
+            # Another run on this store holds those jobs: wait for it to store their cells, or for
+            # its leases to lapse (it was killed), then take over what is still missing.
+            time.sleep(min(5.0, options.lease_ttl / 4))
+            done = store.finished_keys(statuses_done)
+            waiting = set(deferred)
+            report.by_other_runs += len(waiting & done)
+            pending = [c for c in pending if c.key in waiting and c.key not in done]
+
+    if options.batch_attacks:
+        # Sanitizers' jobs first (they fit for the batched cells too), then the batch jobs.
+        _, batched = split_batchable(pending, registry)
+        later = {cell.key for cell in batched}
+        run_phase(pending, lambda cells, stored: group_jobs(
+            [c for c in cells if c.key not in later], stored,
+            [c for c in cells if c.key in later]))
+        done = store.finished_keys(statuses_done)
+        run_phase([c for c in batched if c.key not in done or c.plugin.name in forced],
+                  lambda cells, stored: group_batches(cells, stored))
+    else:
+        run_phase(pending, lambda cells, stored: group_jobs(cells, stored))
     report.wall_time = time.monotonic() - started
     return report
 
@@ -117,8 +135,7 @@ def _run_detached(jobs: list[Job], job_executor: Executor, store: ResultStore, r
     work = []
     try:
         for job in jobs:
-            lease = "job:" + fit_key(registry, job.dataset, job.dataset_params, job.task,
-                                     job.sanitizer, job.seed, job.profile, job.seal)
+            lease = lease_key(registry, job)
             if not leases.claim(lease):
                 deferred.extend(cell.key for cell in job.cells)
                 continue

@@ -53,7 +53,8 @@ class ContextSpec:
 @dataclass
 class PluginCall:
     """One call: ``stage`` is ``fit`` (fit a sanitizer and transform the attack and test images),
-    ``attack`` or ``metric``; ``payload`` holds the granted data (copies)."""
+    ``attack``, ``attack-batch`` (``run_batch`` on several cells' views) or ``metric``;
+    ``payload`` holds the granted data (copies)."""
 
     stage: str
     kind: str  # registry kind: sanitizers, attacks, metrics
@@ -121,11 +122,15 @@ def _shared_proxy(conn: Any) -> Callable[[str, Callable[[], Any], dict[str, Any]
     return shared
 
 
+def _context(spec: ContextSpec, conn: Any) -> Context:
+    return Context(device=spec.device, profile=spec.profile, seed=spec.seed,
+                   time_limit=spec.time_limit, show_progress=False, shared_store=_shared_proxy(conn),
+                   shared_seed=spec.shared_seed, label=spec.label)
+
+
 def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
     spec = call.context
-    ctx = Context(device=spec.device, profile=spec.profile, seed=spec.seed,
-                  time_limit=spec.time_limit, show_progress=False, shared_store=_shared_proxy(conn),
-                  shared_seed=spec.shared_seed, label=spec.label)
+    ctx = _context(spec, conn)
     ctx.seed_everything()
     cls = registry.get(call.kind, call.name).obj
     payload = call.payload
@@ -133,6 +138,12 @@ def _perform(call: PluginCall, registry: Any, conn: Any) -> Any:
         if call.stage == "fit":
             return fit_sanitizer(cls, call.kwargs, payload["train"], payload["images"], call.task,
                                  ctx, call.source)
+        if call.stage == "attack-batch":
+            # Several cells of one attack configuration (ppbench.batches), each with its context.
+            attack = make_plugin(cls, call.kwargs, call.source)
+            contexts = [_context(each, conn) for each in payload["contexts"]]
+            with plugin_stage(call.source, "run"), phase("plugin"):
+                return attack.run_batch(payload["views"], call.task, contexts)
         if call.stage == "attack":
             view = payload["view"]
             sanitizer = payload.get("sanitizer")

@@ -409,3 +409,62 @@ def test_device_resident_images_give_the_hosts_batches_bit_for_bit(kind):
     index = torch.randperm(50, generator=generator)[:17]
     assert len(kept) == 50 and kept.dim() == 4
     assert kept[index].dtype == torch.float32 and torch.equal(kept[index], images[index])
+
+
+def _toy_classification(seed: int, n: int = 192):
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.rand(n, 3, 8, 8, generator=generator)
+    images[:, 0] += 0.3 * labels[:, None, None]  # a learnable signal in channel 0
+    return images.clamp(0, 1), labels
+
+
+def test_classifiers_trained_together_match_the_same_classifiers_trained_alone(single_torch_thread):
+    """Three SmallCNNs folded into one grouped network: the same epochs, the same best epoch, the
+    same predictions and logits within 1% of their scale, as three separate fits."""
+    from ppbench.api import Context
+    from ppbench.nn import SmallCNN, fit_classifier, predict_logits, seeded
+    from ppbench.nn.stacked import can_stack, fit_classifiers
+
+    labels = _toy_classification(0)[1]
+    sets = [_toy_classification(seed)[0] for seed in (1, 2, 3)]
+    contexts = [Context(profile="quick", seed=seed) for seed in (11, 12, 13)]
+    options = {"max_epochs": 6, "patience": 2, "batch_size": 32}
+
+    def models():
+        built = []
+        for ctx in contexts:
+            with seeded(ctx.seed):
+                built.append(SmallCNN(3, 2, width=4))
+        return built
+
+    alone = [fit_classifier(model, images, labels, ctx, generator=ctx.generator(stream=1), **options)
+             for model, images, ctx in zip(models(), sets, contexts)]
+    together_models = models()
+    assert can_stack(together_models)
+    together = fit_classifiers(together_models, sets, [labels] * 3, contexts,
+                               generators=[ctx.generator(stream=1) for ctx in contexts], **options)
+    probe = torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(9))
+    for one, joint, ctx in zip(alone, together, contexts):
+        assert (joint.epochs, joint.best_epoch, joint.stopped_early) == (one.epochs, one.best_epoch,
+                                                                          one.stopped_early)
+        assert torch.equal(joint.val_index, one.val_index)
+        assert joint.val_loss == pytest.approx(one.val_loss, abs=1e-4)
+        # Grouped kernels sum in another order; training amplifies that rounding a little.
+        joint_logits, one_logits = predict_logits(joint.model, probe, ctx), predict_logits(one.model, probe, ctx)
+        assert float((joint_logits - one_logits).abs().max()) < 0.01 * float(one_logits.abs().max())
+        assert torch.equal(joint_logits.argmax(1), one_logits.argmax(1))
+
+
+def test_models_that_do_not_fold_are_fitted_one_after_the_other():
+    from ppbench.api import Context
+    from ppbench.nn import SmallCNN
+    from ppbench.nn.stacked import can_stack, fit_classifiers
+
+    assert not can_stack([SmallCNN(3, 2, width=4), SmallCNN(3, 2, width=8)])
+    assert not can_stack([SmallCNN(3, 2, width=4)])
+    images, labels = _toy_classification(0, n=64)
+    contexts = [Context(seed=1), Context(seed=2)]
+    results = fit_classifiers([SmallCNN(3, 2, width=4), SmallCNN(3, 2, width=8)], [images, images],
+                              [labels, labels], contexts, max_epochs=1)
+    assert len(results) == 2 and all(r.epochs == 1 for r in results)

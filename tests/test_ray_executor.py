@@ -198,3 +198,19 @@ def test_a_request_no_node_can_meet_is_refused_before_any_work(testkit, cluster,
     with pytest.raises(SpecError, match="more than any node of the Ray cluster has"):
         run(spec, options(tmp_path), executor="ray", workers=2)
     assert ResultStore(tmp_path / "results.db").frame().empty
+
+
+def test_batch_jobs_run_on_the_cluster_with_the_local_boards_figures(testkit, cluster, tmp_path):
+    import json
+
+    spec = load_spec(write_spec(tmp_path / "s.toml", MATRIX[0],
+                                tables("attacks", 'name = "batch-threshold"', 'name = "threshold"'),
+                                seeds=2))
+    local = run(spec, options(tmp_path / "local"))
+    remote = run(spec, options(tmp_path / "ray", batch_attacks=True), executor="ray", workers=2)
+    assert remote.count("ok") == local.count("ok") == 12
+    assert board_figures(tmp_path / "ray" / "results.db", remote.cell_keys) == \
+        board_figures(tmp_path / "local" / "results.db", local.cell_keys)
+    frame = ResultStore(tmp_path / "ray" / "results.db").frame().drop_duplicates("cell_key")
+    batched = {r.plugin_label: "batch" in json.loads(r.provenance) for r in frame.itertuples()}
+    assert batched == {"batch-threshold": True, "threshold": False}

@@ -199,6 +199,22 @@ def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
+def epoch_improved(entry: Mapping[str, float], best: Mapping[str, float] | None,
+                   monitor: str, min_delta: float) -> bool:
+    """Whether an epoch's validation figures (``val_loss``, ``val_accuracy``) beat the best so far.
+
+    A loss must beat the best by more than ``min_delta`` (on a separable problem it creeps
+    towards 0 for ever); an accuracy tie counts when the loss improved, since accuracy on a small
+    validation split moves in steps."""
+    if best is None:
+        return True
+    if monitor == "loss":
+        return entry["val_loss"] < best["val_loss"] - min_delta
+    accuracy_now, accuracy_best = entry["val_accuracy"], best["val_accuracy"]
+    return accuracy_now > accuracy_best + 1e-9 or (
+        accuracy_now >= accuracy_best - 1e-9 and entry["val_loss"] < best["val_loss"] - min_delta)
+
+
 @charged_to("train")
 def fit_classifier(
     model: nn.Module,
@@ -354,18 +370,7 @@ def fit_classifier(
         if len(val_acc) > 1:
             entry.update({f"val_accuracy:{head}": value for head, value in val_acc.items()})
         history.append(entry)
-        # A loss must beat the best by more than min_delta (on a separable problem it creeps
-        # towards 0 for ever); an accuracy tie counts when the loss improved, since accuracy on
-        # a small validation split moves in steps.
-        if best is None:
-            improved = True
-        elif monitor == "loss":
-            improved = val_loss < best["val_loss"] - min_delta
-        else:
-            accuracy_now, accuracy_best = entry["val_accuracy"], best["val_accuracy"]
-            improved = accuracy_now > accuracy_best + 1e-9 or (
-                accuracy_now >= accuracy_best - 1e-9 and val_loss < best["val_loss"] - min_delta)
-        if improved:
+        if epoch_improved(entry, best, monitor, min_delta):
             best, best_epoch, since_best = entry, epoch, 0
             best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
             return False

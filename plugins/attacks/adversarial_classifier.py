@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Sequence
 
 from ppbench import Attack, AttackResult, AttackView, Context, Task, hookimpl
 
@@ -96,6 +96,8 @@ class AdversarialClassifier(Attack):
     threat_model = "sanitized-labelled"
     # Against a release it trains on the released set and predicts real people (ppbench.release).
     applies_to = frozenset({"transform", "release"})
+    # Several sanitizer configurations' classifiers can train as one stacked network.
+    batchable = True
 
     def __init__(self, arch: str = "auto", max_epochs: int | None = None,
                  patience: int | None = None, validation: float = 0.2, lr: float = 2e-3,
@@ -119,18 +121,44 @@ class AdversarialClassifier(Attack):
         self.average = average
 
     def run(self, view: AttackView, task: Task, ctx: Context) -> AttackResult:
-        from ppbench.nn import build_classifier, fit_classifier, predict_logits
+        from ppbench.nn import fit_classifier
+
+        result = fit_classifier(self._model(view, task, ctx), view.attack.images,
+                                view.attack.labels[task.sensitive], ctx,
+                                generator=ctx.generator(stream=1), **self._fit_options())
+        return self._result(view, task, ctx, result)
+
+    def run_batch(self, views: Sequence[AttackView], task: Task,
+                  contexts: Sequence[Context]) -> list[AttackResult]:
+        """The classifiers of several cells trained together (ppbench.nn.stacked), each with its
+        own data, seeds and early stopping, as ``run`` would train it."""
+        from ppbench.nn.stacked import fit_classifiers
+
+        results = fit_classifiers(
+            [self._model(view, task, ctx) for view, ctx in zip(views, contexts)],
+            [view.attack.images for view in views],
+            [view.attack.labels[task.sensitive] for view in views], contexts,
+            generators=[ctx.generator(stream=1) for ctx in contexts], **self._fit_options())
+        return [self._result(view, task, ctx, result)
+                for view, ctx, result in zip(views, contexts, results)]
+
+    def _model(self, view: AttackView, task: Task, ctx: Context) -> Any:
+        from ppbench.nn import build_classifier
 
         train = view.attack
-        labels = train.labels[task.sensitive]
-        num_classes = train.num_classes(task.sensitive)
-        model = build_classifier(self.arch, train.shape, num_classes, width=self.width,
-                                 seed=ctx.seed)
-        result = fit_classifier(
-            model, train.images, labels, ctx, max_epochs=self.max_epochs, patience=self.patience,
-            validation=float(self.validation) or None, lr=float(self.lr),
-            average=None if self.average is None else float(self.average),
-            desc="adversarial classifier", generator=ctx.generator(stream=1))
+        return build_classifier(self.arch, train.shape, train.num_classes(task.sensitive),
+                                width=self.width, seed=ctx.seed)
+
+    def _fit_options(self) -> dict[str, Any]:
+        return {"max_epochs": self.max_epochs, "patience": self.patience,
+                "validation": float(self.validation) or None, "lr": float(self.lr),
+                "average": None if self.average is None else float(self.average),
+                "desc": "adversarial classifier"}
+
+    def _result(self, view: AttackView, task: Task, ctx: Context, result: Any) -> AttackResult:
+        from ppbench.nn import predict_logits
+
+        train = view.attack
         logits = predict_logits(result.model, view.test.images, ctx)
         # Class scores are only valid when the class count is the data set's, not one inferred
         # from the labels that happen to occur in the attack split; otherwise hand over the

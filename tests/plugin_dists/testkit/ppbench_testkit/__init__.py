@@ -114,6 +114,33 @@ class ThresholdAttack(Attack):
                                          **{f"first_pixel_{i}": float(v) for i, v in enumerate(first)}})
 
 
+class BatchThreshold(ThresholdAttack):
+    """The threshold attack, batchable: ``run_batch`` logs how many views each call got (to
+    ``log_file``) and fails on demand: on every call (``fail_batch``), or, run alone, on the
+    views whose sanitized channel 0 is all zero, as darken(strength=1) leaves it (``fail_dark``)."""
+
+    name = "batch-threshold"
+    batchable = True
+
+    def __init__(self, log_file: str = "", fail_batch: bool = False, fail_dark: bool = False):
+        self.log_file = log_file
+        self.fail_batch = fail_batch
+        self.fail_dark = fail_dark
+
+    def run(self, view, task, ctx):
+        if self.fail_dark and float(view.test.images[:, 0].abs().max()) == 0.0:
+            raise RuntimeError("nothing to see")
+        return super().run(view, task, ctx)
+
+    def run_batch(self, views, task, contexts):
+        if self.log_file:
+            with open(self.log_file, "a") as handle:
+                handle.write(f"{len(views)} {' '.join(str(c.seed) for c in contexts)}\n")
+        if self.fail_batch:
+            raise RuntimeError("the batch failed")
+        return [self.run(view, task, ctx) for view, ctx in zip(views, contexts)]
+
+
 class CrashingAttack(Attack):
     name = "crashing-attack"
 
@@ -354,7 +381,7 @@ def ppbench_register_sanitizers(register):
 @hookimpl
 def ppbench_register_attacks(register):
     for cls in (ThresholdAttack, CrashingAttack, NaNAttack, WrongLengthAttack, SleepyAttack,
-                DiscriminatorAttack, SeedEcho, ReferenceGap, MemberSpy):
+                DiscriminatorAttack, SeedEcho, ReferenceGap, MemberSpy, BatchThreshold):
         register(cls)
 
 
