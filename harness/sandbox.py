@@ -89,6 +89,9 @@ def _child_main(conn: Any, recipe: RegistryRecipe, threads: int) -> None:
                 result = _perform(call, registry, conn)
             # Its phases, so that --profile-run splits a sandboxed call as it does one in process.
             conn.send(("ok", result, timed.totals))
+            # Nothing of one call may outlive it here: a fit's records must not wait in this
+            # process for the attack that runs next.
+            del result, call
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
             conn.send(("error", type(exc).__name__, error_text(exc)))
 
