@@ -419,7 +419,11 @@ def _toy_classification(seed: int, n: int = 192):
     return images.clamp(0, 1), labels
 
 
-def test_classifiers_trained_together_match_the_same_classifiers_trained_alone(single_torch_thread):
+@pytest.mark.parametrize("options", [{"max_epochs": 6, "patience": 2, "batch_size": 32},
+                                     {"max_epochs": 12, "patience": 1, "batch_size": 32}],
+                         ids=["all-run-to-the-end", "one-stops-early"])
+def test_classifiers_trained_together_match_the_same_classifiers_trained_alone(single_torch_thread,
+                                                                               options):
     """Three SmallCNNs folded into one grouped network: the same epochs, the same best epoch, the
     same predictions and logits within 1% of their scale, as three separate fits."""
     from ppbench.api import Context
@@ -429,7 +433,6 @@ def test_classifiers_trained_together_match_the_same_classifiers_trained_alone(s
     labels = _toy_classification(0)[1]
     sets = [_toy_classification(seed)[0] for seed in (1, 2, 3)]
     contexts = [Context(profile="quick", seed=seed) for seed in (11, 12, 13)]
-    options = {"max_epochs": 6, "patience": 2, "batch_size": 32}
 
     def models():
         built = []
@@ -444,6 +447,8 @@ def test_classifiers_trained_together_match_the_same_classifiers_trained_alone(s
     assert can_stack(together_models)
     together = fit_classifiers(together_models, sets, [labels] * 3, contexts,
                                generators=[ctx.generator(stream=1) for ctx in contexts], **options)
+    if options["patience"] == 1:  # the case where a model leaves the network mid-way
+        assert len({one.epochs for one in alone}) > 1
     probe = torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(9))
     for one, joint, ctx in zip(alone, together, contexts):
         assert (joint.epochs, joint.best_epoch, joint.stopped_early) == (one.epochs, one.best_epoch,

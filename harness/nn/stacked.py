@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -165,20 +165,19 @@ def fit_classifiers(models: Sequence[nn.Module], images: Sequence[torch.Tensor],
         return [fit_classifier(m, x, y, c, generator=g, **options)
                 for m, x, y, c, g in zip(models, images, labels, contexts, generators)]
     device = lead.device
-    stacked = StackedSmallCNN(models).to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(stacked.parameters(), lr=float(lr))
-    averaged = copy.deepcopy(stacked) if average else None
-    live, mean = list(stacked.parameters()), list(averaged.parameters()) if averaged else []
+    active = list(members)
+    stacked, averaged, optimizer = _stack(active, None, None, float(lr), average, device)
     bounds = batch_slices(len(members[0].train_index), batch_size)
     steps = 0
-    stacked.train()
     for epoch in lead.progress(range(max_epochs), desc=desc, total=max_epochs, unit="epoch"):
+        stacked.train()
+        live, mean = list(stacked.parameters()), list(averaged.parameters()) if averaged else []
         orders = [torch.randperm(len(member.train_index), generator=member.generator)
-                  for member in members]
+                  for member in active]
         for start, stop in bounds:
-            for member in members:
+            for member in active:
                 member.ctx.check_deadline()
-            parts = [member.batch(order[start:stop]) for member, order in zip(members, orders)]
+            parts = [member.batch(order[start:stop]) for member, order in zip(active, orders)]
             batch = torch.cat([to_device(x, lead) for x, _ in parts], dim=1)
             outputs = stacked(batch.contiguous(memory_format=torch.channels_last))
             losses = [F.cross_entropy(outputs[:, k], y) for k, (_, y) in enumerate(parts)]
@@ -192,33 +191,68 @@ def fit_classifiers(models: Sequence[nn.Module], images: Sequence[torch.Tensor],
                     for mean_param, param in zip(mean, live):
                         mean_param.lerp_(param, weight)
             with torch.no_grad():
-                for k, (member, (_, y)) in enumerate(zip(members, parts)):
+                for k, (member, (_, y)) in enumerate(zip(active, parts)):
                     member.epoch_loss += float(losses[k].detach()) * len(y)
                     member.epoch_items += len(y)
                     member.epoch_correct += int((outputs[:, k].argmax(1) == y).sum())
         # Each model's weights of this epoch go back to it, to be validated on its own.
+        stacked.unstack_into([member.model for member in active])
         if averaged is not None:
-            averaged.unstack_into([member.averaged for member in members])
+            averaged.unstack_into([member.averaged for member in active])
             # The average borrows the trained weights' BatchNorm statistics until recalibrated.
-            stacked.unstack_into(models)
-            for member in members:
+            for member in active:
                 with torch.no_grad():
                     for mean_buffer, buffer in zip(member.averaged.buffers(), member.model.buffers()):
                         mean_buffer.copy_(buffer)
-        else:
-            stacked.unstack_into(models)
-        for member in members:
-            if not member.stopped:
-                _close_epoch(member, epoch, batch_size, patience, min_delta)
-        stacked.train()
-        if all(member.stopped for member in members):
+        for member in active:
+            _close_epoch(member, epoch, batch_size, patience, min_delta,
+                         last=epoch == max_epochs - 1)
+        still = [member for member in active if not member.stopped]
+        if not still:
             break
-    stacked.unstack_into(models)
+        if len(still) < len(active):
+            # A model that stopped leaves the network: the others go on with their own weights,
+            # averages and Adam moments, as they would alone.
+            stacked, averaged, optimizer = _stack(still, (active, stacked, optimizer),
+                                                  averaged, float(lr), average, device)
+            active = still
     return [_finish(member, batch_size) for member in members]
 
 
+def _stack(members: list[_Member], previous: tuple[list[_Member], StackedSmallCNN, Any] | None,
+           previous_average: StackedSmallCNN | None, lr: float, average: float | None,
+           device: torch.device) -> tuple[StackedSmallCNN, StackedSmallCNN | None, Any]:
+    """The network of ``members``' models (their current weights), its average, and Adam; when
+    ``previous`` (the members before, their network and its optimizer) is given, each kept
+    model's Adam moments carry over from it."""
+    stacked = StackedSmallCNN([member.model for member in members]).to(device)
+    stacked = stacked.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(stacked.parameters(), lr=lr)
+    averaged = None
+    if average:
+        averaged = StackedSmallCNN([member.averaged for member in members]).to(device)
+        averaged = averaged.to(memory_format=torch.channels_last)
+        if previous_average is None:
+            averaged.load_state_dict(stacked.state_dict())
+    if previous is not None:
+        before, old_network, old_optimizer = previous
+        kept = [before.index(member) for member in members]
+        for old, new in zip(old_network.parameters(), stacked.parameters()):
+            state = old_optimizer.state.get(old)
+            if not state:
+                continue
+            optimizer.state[new] = {
+                name: (value if name == "step" else
+                       torch.cat([chunk for k, chunk in enumerate(value.chunk(len(before)))
+                                  if k in kept]).contiguous())
+                for name, value in state.items()}
+    return stacked, averaged, optimizer
+
+
 def _close_epoch(member: _Member, epoch: int, batch_size: int, patience: int,
-                 min_delta: float) -> None:
+                 min_delta: float, last: bool) -> None:
+    """Record the epoch and decide on stopping, as fit_classifier does (which does not call the
+    end of its last epoch a stop)."""
     entry: dict[str, float] = {"epoch": float(epoch),
                                "loss": member.epoch_loss / max(1, member.epoch_items),
                                "accuracy": member.epoch_correct / max(1, member.epoch_items)}
@@ -238,7 +272,7 @@ def _close_epoch(member: _Member, epoch: int, batch_size: int, patience: int,
         return
     member.since_best += 1
     if member.since_best >= patience:
-        member.stopped = member.stopped_early = True
+        member.stopped, member.stopped_early = True, not last
 
 
 def _finish(member: _Member, batch_size: int) -> FitResult:
