@@ -24,16 +24,19 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .api import Context, NotApplicable, PluginContractError, get_profile
-from .cache import CorruptEntry, SharedModels, discard, fitted_path, forget_datasets, load_dataset, load_fitted
+from .cache import (CorruptEntry, SharedModels, discard, fitted_path, forget_datasets,
+                    load_dataset, load_fitted)
+from .cells import (Isolated, PreparedAttack, commit_result, prepare_attack, raw_inputs,
+                    sanitized_inputs, score_attack, withheld_truth)
 from .guards import error_text, plugin_stage, time_limit
 from .honest_reference import reference_config
 from .integrity import Seal, describe_tampering
-from .jobs import (Heartbeat, Isolated, JobReport, PreparedAttack, commit_result, prepare_attack,
-                   raw_inputs, run_job, sanitized_inputs, score_attack, withheld_truth)
+from .jobs import leased, run_job
 from .planning import (Cell, Job, PluginConfig, RunOptions, dataset_identity, dataset_key,
                        derive_seed, fit_key)
 from .profiling import PhaseClock, ProfileRow, clock, phase
 from .registry import Registry, registry_for
+from .reports import JobReport
 from .sandbox import ContextSpec, PluginCall, sandbox_for
 from .sealing import commitment
 from .store import ResultStore
@@ -109,11 +112,9 @@ def run_batch_job(batch: BatchJob, options: RunOptions,
     plugin's fault."""
     registry = registry_for(options.registry_recipe)
     store = ResultStore(options.store) if store is None else store
-    lease = lease_key(registry, batch)
-    if not store.claim(lease, options.run_id, options.lease_ttl):
-        return JobReport(deferred=[cell.key for cell in batch.cells])
-    heartbeat = Heartbeat(store, lease, options.run_id, options.lease_ttl)
-    try:
+    with leased(store, lease_key(registry, batch), options) as held:
+        if not held:
+            return JobReport(deferred=[cell.key for cell in batch.cells])
         taken = (store.finished_keys() & {c.key for c in batch.cells}) - batch.stored_at_plan
         remaining = tuple(cell for cell in batch.cells if cell.key not in taken)
         report = JobReport(by_other_runs=len(taken))
@@ -121,9 +122,6 @@ def run_batch_job(batch: BatchJob, options: RunOptions,
             _run_claimed_batch(replace(batch, cells=remaining), options, registry, store, on_cell,
                                report)
         return report
-    finally:
-        heartbeat.stop()
-        store.release(lease, options.run_id)
 
 
 @dataclass

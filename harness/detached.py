@@ -26,9 +26,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .batches import BatchJob, run_any_job
 from .cache import fitted_path
-from .jobs import JobReport
 from .planning import Cell, Job, RunOptions, fit_key
 from .registry import Registry
+from .reports import JobReport
 from .store import Fact, ResultStore
 
 # A write to replay on the driver's store: the ResultStore method's name and its arguments.

@@ -7,150 +7,39 @@ not met is ``n/a``. Each cell is committed to the store the moment it finishes.
 
 from __future__ import annotations
 
-import math
+import contextlib
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from .api import (HONEST_REFERENCE, RELEASE, Context, MetricValue, MetricView, NotApplicable,
-                  PluginContractError, get_profile)
+from .api import RELEASE, Context, PluginContractError, get_profile
 from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_lock, fitted_path,
                     forget_datasets, load_dataset, load_fitted, released_fit, save_fitted)
+from .cells import (Isolated, commit_result, raw_inputs, run_attack, run_metric,
+                    sanitized_inputs, withheld_truth)
 from .data import DatasetSplits, ImageSet, copy_image_set
+from .guards import (FitOutput, check_records, check_sanitized, error_text, fit_sanitizer,
+                     time_limit)
 from .honest_reference import reference_config
-from .release import check_release, mode_problem, sanitizer_mode
 from .integrity import Seal, describe_tampering
-from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .pixels import as_stored
-from .planning import Cell, Job, RunOptions, dataset_identity, dataset_key, derive_seed, fit_key
+from .planning import Cell, Job, RunOptions, dataset_key, dataset_identity, derive_seed, fit_key
 from .profiling import ProfileRow, clock, phase
-from .provenance import cell_provenance
-from .guards import (FitOutput, check_records, check_sanitized, error_text, fit_sanitizer, make_plugin,
-                     plugin_stage, time_limit)
 from .registry import Registry, registry_for
-from .sandbox import ContextSpec, PluginCall, Sandbox, sandbox_for
-from .scoring import Scored, WithheldTruth
+from .release import check_release, sanitizer_mode
+from .reports import JobReport, RunReport
+from .sandbox import sandbox_for
+from .scoring import Scored
 from .sealing import commitment
 from .store import ResultStore
 
+__all__ = ["FLOOR_FACT", "JobReport", "RunReport", "ensure_task_facts", "leased", "run_job"]
+
 # The name under which the leakage floor's out-of-fold predictions are stored per (task, seed).
 FLOOR_FACT = "leakage_floor"
-
-
-@dataclass
-class JobReport:
-    fits_computed: int = 0
-    fits_reused: int = 0
-    shared_built: int = 0
-    statuses: dict[str, str] = field(default_factory=dict)  # cell key -> status
-    errors: dict[str, str] = field(default_factory=dict)  # cell key -> message
-    deferred: list[str] = field(default_factory=list)  # cells another run on the store holds
-    by_other_runs: int = 0  # cells another run stored between this run's planning and its claim
-    profile: list[ProfileRow] = field(default_factory=list)  # the job's own row, then its cells'
-
-    def absorb(self, other: "JobReport") -> None:
-        """Add another job's report to this one (a batch job's cells that ran alone)."""
-        self.fits_computed += other.fits_computed
-        self.fits_reused += other.fits_reused
-        self.shared_built += other.shared_built
-        self.by_other_runs += other.by_other_runs
-        self.statuses.update(other.statuses)
-        self.errors.update(other.errors)
-        self.deferred.extend(other.deferred)
-        self.profile.extend(other.profile)
-
-
-@dataclass
-class RunReport:
-    planned: int = 0
-    skipped: int = 0  # already in the store
-    fits_computed: int = 0
-    fits_reused: int = 0
-    shared_built: int = 0
-    statuses: dict[str, str] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    wall_time: float = 0.0
-    cell_keys: list[str] = field(default_factory=list)
-    by_other_runs: int = 0  # cells another run on the same store computed while this one waited
-    profile: list[ProfileRow] = field(default_factory=list)  # see ppbench.profiling
-
-    def count(self, status: str) -> int:
-        return sum(1 for s in self.statuses.values() if s == status)
-
-    def merge(self, job: JobReport) -> None:
-        self.fits_computed += job.fits_computed
-        self.fits_reused += job.fits_reused
-        self.shared_built += job.shared_built
-        self.by_other_runs += job.by_other_runs
-        self.statuses.update(job.statuses)
-        self.errors.update(job.errors)
-        self.profile.extend(job.profile)
-
-    def summary(self) -> str:
-        return (f"{self.planned} cells: {self.skipped} already stored, {len(self.statuses)} run "
-                f"({self.count('ok')} ok, {self.count('error')} error, {self.count('n/a')} n/a); "
-                f"sanitizer fits: {self.fits_computed} computed, {self.fits_reused} from cache; "
-                + (f"{self.by_other_runs} computed meanwhile by another run on the store; "
-                   if self.by_other_runs else "")
-                + f"{self.wall_time:.1f}s")
-
-
-def commit_result(store: Any, registry: Registry, report: JobReport, cell: Cell, device: str,
-                  status: str, scored: Scored | None = None, error: str | None = None,
-                  wall: float | None = None, cell_seed: int = 0, notes: tuple[str, ...] = (),
-                  extra: dict[str, Any] | None = None) -> None:
-    """Commit one finished cell with its provenance and count it in ``report``. ``extra``: more
-    provenance (a batched cell's batch)."""
-    try:
-        provenance = cell_provenance(registry, cell, device, cell_seed)
-    except Exception as exc:  # noqa: BLE001 - a plugin gone from the registry must not
-        # turn the error handling itself into an exception
-        provenance = {"device": device, "seed": cell.seed, "cell_seed": cell_seed,
-                      "profile": cell.profile, "data_params": dict(cell.dataset_params),
-                      "unavailable": error_text(exc)}
-    if notes:
-        provenance["notes"] = list(notes)
-    provenance.update(extra or {})
-    with phase("store"):
-        store.commit_cell(cell.record(), status=status, values=scored.values if scored else (),
-                          items=scored.items if scored and scored.items else None, error=error,
-                          wall_time=wall, device=device, provenance=provenance)
-    report.statuses[cell.key] = status
-    if error:
-        report.errors[cell.key] = error
-
-
-def withheld_truth(task: Any, splits: DatasetSplits) -> WithheldTruth:
-    """What scoring needs and no plugin sees: the test split's labels and the train prior."""
-    return WithheldTruth(task, splits.test,
-                         {a: splits.train.class_frequencies(a) for a in splits.train.labels})
-
-
-def raw_inputs(splits: DatasetSplits) -> list[tuple[str, Any]]:
-    return [(f"raw {name}", split) for name, split in splits.items()]
-
-
-def sanitized_inputs(fitted: FittedSanitizer) -> list[tuple[str, Any]]:
-    return [("sanitized attack", fitted.attack), ("sanitized test", fitted.test),
-            *((f"{split} records", records) for split, records in fitted.records.items())]
-
-
-@dataclass
-class Isolated:
-    """Plugin calls of one job in its sandbox (``--isolation process``)."""
-
-    sandbox: Sandbox
-    shared: SharedModels
-    shared_seed: int
-
-    def call(self, stage: str, kind: str, config: Any, task: Any, ctx: Context, source: str,
-             payload: dict[str, Any]) -> Any:
-        return self.sandbox.call(PluginCall(stage, kind, config.name, dict(config.kwargs), task,
-                                            ContextSpec.of(ctx, self.shared_seed), source, payload),
-                                 self.shared)
 
 
 def ensure_task_facts(store: ResultStore, registry: Registry, job: Job, splits: DatasetSplits) -> None:
@@ -202,6 +91,21 @@ class Heartbeat:
         self.thread.join()
 
 
+@contextlib.contextmanager
+def leased(store: Any, key: str, options: RunOptions) -> Iterator[bool]:
+    """Hold the store lease ``key`` for the block, renewed by a heartbeat; the block gets False
+    (and nothing is held) when another run on the store holds it."""
+    if not store.claim(key, options.run_id, options.lease_ttl):
+        yield False
+        return
+    heartbeat = Heartbeat(store, key, options.run_id, options.lease_ttl)
+    try:
+        yield True
+    finally:
+        heartbeat.stop()
+        store.release(key, options.run_id)
+
+
 def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] | None = None,
             *, store: Any = None) -> JobReport:
     """Fit (or load) one sanitizer configuration and run its pending cells, unless another run
@@ -214,11 +118,9 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
     store = ResultStore(options.store) if store is None else store
     key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed,
                   job.profile, job.seal)
-    lease = "job:" + key
-    if not store.claim(lease, options.run_id, options.lease_ttl):
-        return JobReport(deferred=[cell.key for cell in job.cells])
-    heartbeat = Heartbeat(store, lease, options.run_id, options.lease_ttl)
-    try:
+    with leased(store, "job:" + key, options) as held:
+        if not held:
+            return JobReport(deferred=[cell.key for cell in job.cells])
         # Another run may have finished this job between this run's planning and its claim.
         taken = (store.finished_keys() & {cell.key for cell in job.cells}) - job.stored_at_plan
         remaining = tuple(cell for cell in job.cells if cell.key not in taken)
@@ -232,9 +134,6 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
                                             timed.wall - in_cells, timed.totals))
         report.by_other_runs += len(taken)
         return report
-    finally:
-        heartbeat.stop()
-        store.release(lease, options.run_id)
 
 
 def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry,
@@ -406,11 +305,11 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                 if cell.kind == "attack":
                     # Not the context's seed, and in a sealed run dependent on the salt.
                     secret_seed = derive_seed(cell.seed, "withheld", cell.key, salt or "")
-                    outcome = _run_attack(registry, cell, fitted, splits, truth, ctx, isolated,
+                    outcome = run_attack(registry, cell, fitted, splits, truth, ctx, isolated,
                                           secret_seed, honest_fit if honest is not None else None,
                                           honest_problem, membership_seed)
                 else:
-                    outcome = _run_metric(registry, cell, fitted, splits, ctx, isolated)
+                    outcome = run_metric(registry, cell, fitted, splits, ctx, isolated)
             with phase("seal"):
                 tampered = (raw_seal.changed(raw_inputs(splits))
                             + sanitized_seal.changed(sanitized_inputs(fitted)) + honest_tampering())
@@ -480,149 +379,3 @@ def _stored_release(release: ImageSet) -> ImageSet:
     return ImageSet(as_stored(release.images), dict(release.labels), dict(release.attributes))
 
 
-@dataclass
-class PreparedAttack:
-    """An attack cell ready to run: the configured attack, its scoring kind, the view it is
-    granted and what the harness withholds for scoring."""
-
-    attack: Any
-    kind: Any
-    view: Any
-    withheld: Any
-    source: str
-
-
-def prepare_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
-                   ctx: Context, secret_seed: int = 0,
-                   honest_fit: Callable[[], FittedSanitizer] | None = None,
-                   honest_problem: str | None = None,
-                   membership_seed: int = 0) -> PreparedAttack | str:
-    """The attack's view for this cell, or why the cell is ``n/a``."""
-    attack_cls = registry.attack(cell.plugin.name)
-    kind = attack_kind(attack_cls)
-    sanitizer = fitted.sanitizer
-    source = f"attack {cell.plugin_label}"
-    # The configured instance first: its requirements may depend on its parameters (an attack
-    # that sets self.requires in __init__). Constructors only store configuration, so building
-    # one here, even when the run happens in a sandbox, costs nothing.
-    attack = make_plugin(attack_cls, cell.plugin.kwargs, source)
-    mode = sanitizer_mode(sanitizer)
-    # Membership attacks ask who was in the fit set, a question for either mode.
-    wrong_mode = None if kind.name == "membership" else mode_problem(
-        attack, source, cell.sanitizer.name, mode)
-    if wrong_mode is not None:
-        return wrong_mode
-    resolution = resolve_requirements(attack.requires, has_aux=splits.aux is not None,
-                                      capabilities=type(sanitizer).capabilities,
-                                      attack=cell.plugin_label, sanitizer=cell.sanitizer.name,
-                                      dataset=cell.dataset, has_reference=honest_fit is not None,
-                                      reference_problem=honest_problem, mode=mode)
-    if resolution.unmet is not None:
-        return resolution.unmet
-    reference = honest_fit() if HONEST_REFERENCE in resolution.granted and honest_fit else None
-    with phase("view"):
-        view, withheld = kind.build_view(ViewInputs(
-            attack, sanitizer, splits, fitted.attack, fitted.test, ctx, resolution.granted,
-            secret_seed, cell.task, reference, fitted.release, membership_seed))
-    return PreparedAttack(attack, kind, view, withheld, source)
-
-
-def score_attack(prepared: PreparedAttack, result: Any, truth: WithheldTruth) -> Scored:
-    """Check an attack's result against its kind's contract and score it."""
-    if not isinstance(result, prepared.kind.result_type):
-        raise PluginContractError(f"{prepared.source}: run() must return a "
-                                  f"{prepared.kind.result_type.__name__}, got {type(result).__name__}")
-    with phase("scoring"):
-        return prepared.kind.score(result, truth, prepared.source, prepared.withheld)
-
-
-def _run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
-                truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None,
-                secret_seed: int = 0, honest_fit: Callable[[], FittedSanitizer] | None = None,
-                honest_problem: str | None = None, membership_seed: int = 0) -> Scored | str:
-    prepared = prepare_attack(registry, cell, fitted, splits, ctx, secret_seed, honest_fit,
-                              honest_problem, membership_seed)
-    if isinstance(prepared, str):
-        return prepared
-    view, source = prepared.view, prepared.source
-    if isolated is None:
-        with plugin_stage(source, "run"), phase("plugin"):
-            try:
-                result = prepared.attack.run(view, cell.task, ctx)
-            except NotApplicable as reason:
-                return f"{source}: {reason}"
-    else:
-        # The sandbox gets copies of what the view grants; it rebuilds the oracle and the handles
-        # from the fitted sanitizer, which travels only when one of them is granted.
-        oracle, handles = getattr(view, "oracle", None), getattr(view, "handles", None) or {}
-        payload: dict[str, Any] = {"view": prepared.kind.lend(view), "oracle": oracle is not None,
-                                   "handles": sorted(handles)}
-        if payload["oracle"] or payload["handles"]:
-            payload["sanitizer"] = fitted.sanitizer
-        try:
-            with phase("sandbox"):
-                result = isolated.call("attack", "attacks", cell.plugin, cell.task, ctx, source,
-                                       payload)
-        except NotApplicable as reason:
-            return f"{source}: {reason}"
-    return score_attack(prepared, result, truth)
-
-
-def metric_view(splits: DatasetSplits, fitted: FittedSanitizer, task: Any, copy: bool) -> MetricView:
-    """A metric's view. Its test splits carry the kept attributes' labels, never the sensitive
-    one: a utility metric has no use for it, and a metric must not be a way around the attacks'
-    threat model (it could leave it in a shared model)."""
-    def test_split(split: Any) -> Any:
-        return ImageSet(split.images.clone() if copy else split.images,
-                        {name: (values.clone() if copy else values)
-                         for name, values in split.labels.items() if name != task.sensitive},
-                        dict(split.attributes))
-
-    lend = copy_image_set if copy else (lambda split: split)
-    records = {split: {name: (values.clone() if copy else values) for name, values in named.items()}
-               for split, named in fitted.records.items()}
-    return MetricView(raw_train=lend(splits.train), raw_attack=lend(splits.attack),
-                      raw_test=test_split(splits.test), sanitized_attack=lend(fitted.attack),
-                      sanitized_test=test_split(fitted.test), records=records,
-                      release=lend(fitted.release) if fitted.release is not None else None)
-
-
-def _run_metric(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
-                ctx: Context, isolated: Isolated | None = None) -> Scored | str:
-    source = f"metric {cell.plugin_label}"
-    wrong_mode = mode_problem(registry.metric(cell.plugin.name), source, cell.sanitizer.name,
-                              sanitizer_mode(fitted.sanitizer))
-    if wrong_mode is not None:
-        return wrong_mode
-    needed = set(getattr(registry.metric(cell.plugin.name), "requires_records", ()))
-    missing = sorted(needed - set(fitted.records.get("test", {})))
-    if missing:
-        return (f"sanitizer {cell.sanitizer_label} records no {', '.join(missing)} per item "
-                f"(see Sanitized), which {source} reads")
-    if isolated is not None:
-        try:
-            with phase("view"):
-                view = metric_view(splits, fitted, cell.task, copy=True)
-            with phase("sandbox"):
-                values = isolated.call("metric", "metrics", cell.plugin, cell.task, ctx, source,
-                                       {"view": view})
-        except NotApplicable as reason:
-            return f"{source}: {reason}"
-    else:
-        metric = make_plugin(registry.metric(cell.plugin.name), cell.plugin.kwargs, source)
-        with plugin_stage(source, "run"), phase("plugin"):
-            try:
-                values = metric.run(metric_view(splits, fitted, cell.task, copy=False), cell.task, ctx)
-            except NotApplicable as reason:
-                return f"{source}: {reason}"
-    if not isinstance(values, list) or not values or not all(isinstance(v, MetricValue) for v in values):
-        raise PluginContractError(f"{source}: run() must return a non-empty list of MetricValue")
-    for v in values:
-        if not math.isfinite(float(v.value)):
-            raise PluginContractError(f"{source}: value {v.name!r} is not finite ({v.value})")
-    primaries = [v for v in values if v.primary]
-    if len(primaries) > 1:
-        raise PluginContractError(f"{source}: {len(primaries)} values are marked primary; mark one")
-    if not primaries and len(values) == 1:
-        values = [MetricValue(**{**values[0].__dict__, "primary": True})]
-    return Scored(values)

@@ -19,10 +19,10 @@ from .batches import group_batches, lease_key, run_any_job, split_batchable
 from .detached import (DetachedJob, DetachedOutcome, LeaseKeeper, apply_writes, detach,
                        receive_cache_files, run_detached_job)
 from .executors import Executor, JobLost, get_executor, lost_jobs_error
-from .jobs import JobReport, RunReport
 from .planning import DEFAULT_STORE, Cell, Job, RunOptions, group_jobs, plan, resolve_device
-from .resources import job_resources
 from .registry import Registry, get_registry, remember
+from .reports import JobReport, RunReport
+from .resources import job_resources
 from .sealing import commitment
 from .spec import BenchmarkSpec
 from .store import ResultStore

@@ -33,9 +33,9 @@ from ..profiling import charged_to
 from .networks import SmallCNN
 from .resident import resident
 from .training import (DEFAULT_AVERAGE, DEFAULT_LR, DEFAULT_VALIDATION, RECALIBRATE_ITEMS,
-                       FitResult, _BATCHNORM_STREAM, _evaluate, _mean, batch_slices,
-                       epoch_improved, fit_classifier, recalibrate_batchnorm, stratified_split,
-                       to_device)
+                       BATCHNORM_STREAM, FitResult, average_step, batch_slices, epoch_improved,
+                       evaluate_classifier, fit_classifier, mean_over_heads, recalibrate_batchnorm,
+                       stratified_split, to_device)
 
 
 class StackedSmallCNN(nn.Module):
@@ -112,7 +112,7 @@ class _Member:
         if validation:
             self.train_index, self.val_index = stratified_split(labels, float(validation), generator)
         self.validating = len(self.val_index) > 0
-        order = torch.randperm(len(self.train_index), generator=ctx.generator(stream=_BATCHNORM_STREAM))
+        order = torch.randperm(len(self.train_index), generator=ctx.generator(stream=BATCHNORM_STREAM))
         self.images = resident(images, ctx.device)
         self.labels = labels.to(ctx.device)
         self.recalibration = self.images[self.train_index[order[:recalibrate_items]]]
@@ -186,10 +186,7 @@ def fit_classifiers(models: Sequence[nn.Module], images: Sequence[torch.Tensor],
             optimizer.step()
             if averaged is not None:
                 steps += 1
-                weight = 1.0 - min(float(average), (1.0 + steps) / (10.0 + steps))
-                with torch.no_grad():
-                    for mean_param, param in zip(mean, live):
-                        mean_param.lerp_(param, weight)
+                average_step(mean, live, steps, float(average))
             with torch.no_grad():
                 for k, (member, (_, y)) in enumerate(zip(active, parts)):
                     member.epoch_loss += float(losses[k].detach()) * len(y)
@@ -262,9 +259,9 @@ def _close_epoch(member: _Member, epoch: int, batch_size: int, patience: int,
         member.best_epoch = epoch
         return
     recalibrate_batchnorm(member.evaluated, member.recalibration, member.ctx, batch_size=batch_size)
-    val_loss, val_acc = _evaluate(member.evaluated, member.images, member.labels, member.val_index,
+    val_loss, val_acc = evaluate_classifier(member.evaluated, member.images, member.labels, member.val_index,
                                   member.ctx, 4 * batch_size)
-    entry["val_loss"], entry["val_accuracy"] = val_loss, _mean(val_acc)
+    entry["val_loss"], entry["val_accuracy"] = val_loss, mean_over_heads(val_acc)
     member.history.append(entry)
     if epoch_improved(entry, member.best, "loss", min_delta):
         member.best, member.best_epoch, member.since_best = entry, epoch, 0
@@ -286,13 +283,13 @@ def _finish(member: _Member, batch_size: int) -> FitResult:
     model.eval()
     val_loss, val_acc = math.nan, {}
     if member.validating:
-        val_loss, val_acc = _evaluate(model, member.images, member.labels, member.val_index,
+        val_loss, val_acc = evaluate_classifier(model, member.images, member.labels, member.val_index,
                                       member.ctx, 4 * batch_size)
-    train_accuracy = _mean(_evaluate(model, member.images, member.labels, member.train_index,
+    train_accuracy = mean_over_heads(evaluate_classifier(model, member.images, member.labels, member.train_index,
                                      member.ctx, 4 * batch_size)[1])
     return FitResult(model=model, history=member.history, epochs=len(member.history),
                      best_epoch=member.best_epoch, stopped_early=member.stopped_early,
-                     train_accuracy=train_accuracy, val_accuracy=_mean(val_acc), val_loss=val_loss,
+                     train_accuracy=train_accuracy, val_accuracy=mean_over_heads(val_acc), val_loss=val_loss,
                      train_index=member.train_index, val_index=member.val_index,
                      val_accuracies=val_acc)
 

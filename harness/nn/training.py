@@ -31,7 +31,7 @@ from .resident import resident, resident_targets
 Targets = Mapping[str, torch.Tensor] | torch.Tensor
 Logits = dict[str, torch.Tensor] | torch.Tensor
 
-_BATCHNORM_STREAM = 104729  # a generator stream of its own for the recalibration subset
+BATCHNORM_STREAM = 104729  # a generator stream of its own for the recalibration subset
 DEFAULT_VALIDATION = 0.2  # fraction of the given data held out for early stopping
 MIN_VALIDATION_PER_CLASS = 2  # so that a rare class still counts in the validation figures
 MONITORS = ("loss", "accuracy")
@@ -135,8 +135,9 @@ def stratified_split(labels: torch.Tensor, fraction: float, generator: torch.Gen
     return train_index, val_index
 
 
-def _evaluate(model: nn.Module, images: torch.Tensor, targets: Targets, index: torch.Tensor,
-              ctx: Context, batch_size: int) -> tuple[float, dict[str, float]]:
+def evaluate_classifier(model: nn.Module, images: torch.Tensor, targets: Targets,
+                        index: torch.Tensor, ctx: Context,
+                        batch_size: int) -> tuple[float, dict[str, float]]:
     """Eval-mode mean loss and accuracy per head (``""`` for a single head) over the items at
     ``index`` (positions in ``images`` and ``targets``), without copying them all at once."""
     model.eval()
@@ -154,7 +155,7 @@ def _evaluate(model: nn.Module, images: torch.Tensor, targets: Targets, index: t
     return total_loss / max(1, n), {head: count / max(1, n) for head, count in correct.items()}
 
 
-def _mean(accuracies: Mapping[str, float]) -> float:
+def mean_over_heads(accuracies: Mapping[str, float]) -> float:
     return sum(accuracies.values()) / len(accuracies) if accuracies else math.nan
 
 
@@ -197,6 +198,17 @@ def to_device(batch: torch.Tensor, ctx: Context) -> torch.Tensor:
 
 def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def average_step(mean_params: list[torch.Tensor], live_params: list[torch.Tensor], steps: int,
+                 decay: float) -> None:
+    """Move the weight average towards the live weights after step ``steps`` (1-based), with
+    TensorFlow's ramp: early steps use a smaller decay, so the average soon forgets the random
+    initial weights."""
+    weight = 1.0 - min(decay, (1.0 + steps) / (10.0 + steps))
+    with torch.no_grad():
+        for mean_param, param in zip(mean_params, live_params):
+            mean_param.lerp_(param, weight)
 
 
 def epoch_improved(entry: Mapping[str, float], best: Mapping[str, float] | None,
@@ -323,7 +335,7 @@ def fit_classifier(
     recalibrating = recalibrate and _has_batchnorm(model)
     # BatchNorm is always recalibrated on the same training items (a fixed random subset), so
     # that the statistics saved with the best epoch are those a final recalibration would give.
-    order = torch.randperm(len(train_index), generator=ctx.generator(stream=_BATCHNORM_STREAM))
+    order = torch.randperm(len(train_index), generator=ctx.generator(stream=BATCHNORM_STREAM))
     recalibration_images = images[train_index[order[:recalibrate_items]]] if recalibrating else None
 
     model.to(ctx.device)
@@ -363,10 +375,11 @@ def fit_classifier(
             recalibrate_batchnorm(evaluated, recalibration_images, ctx, batch_size=batch_size)
         else:
             borrow_buffers()
-        val_loss, val_acc = _evaluate(evaluated, images, targets, val_index, ctx, 4 * batch_size)
+        val_loss, val_acc = evaluate_classifier(evaluated, images, targets, val_index, ctx,
+                                                4 * batch_size)
         model.train()
         entry["val_loss"] = val_loss
-        entry["val_accuracy"] = _mean(val_acc)
+        entry["val_accuracy"] = mean_over_heads(val_acc)
         if len(val_acc) > 1:
             entry.update({f"val_accuracy:{head}": value for head, value in val_acc.items()})
         history.append(entry)
@@ -396,12 +409,7 @@ def fit_classifier(
         optimizer.step()
         if averaged is not None:
             steps += 1
-            # TensorFlow's ramp: early steps use a smaller decay, so the average soon forgets
-            # the random initial weights.
-            weight = 1.0 - min(float(average), (1.0 + steps) / (10.0 + steps))
-            with torch.no_grad():
-                for mean_param, param in zip(average_params, live_params):
-                    mean_param.lerp_(param, weight)
+            average_step(average_params, live_params, steps, float(average))
         epoch_loss += float(loss.detach()) * len(index)
         epoch_items += len(index)
         with torch.no_grad():
@@ -423,15 +431,17 @@ def fit_classifier(
     model.eval()
     val_loss, val_acc = math.nan, {}
     if validating:
-        val_loss, val_acc = _evaluate(model, images, targets, val_index, ctx, 4 * batch_size)
+        val_loss, val_acc = evaluate_classifier(model, images, targets, val_index, ctx,
+                                                4 * batch_size)
     train_accuracy = math.nan
     if measure_train:
-        train_accuracy = _mean(_evaluate(model, images, targets, train_index, ctx,
-                                         4 * batch_size)[1])
+        train_accuracy = mean_over_heads(evaluate_classifier(
+            model, images, targets, train_index, ctx, 4 * batch_size)[1])
     model.eval()
     return FitResult(model=model, history=history, epochs=len(history), best_epoch=best_epoch,
                      stopped_early=stopped_early, train_accuracy=train_accuracy,
-                     val_accuracy=_mean(val_acc), val_loss=val_loss, train_index=train_index,
+                     val_accuracy=mean_over_heads(val_acc), val_loss=val_loss,
+                     train_index=train_index,
                      val_index=val_index, val_accuracies=val_acc)
 
 
@@ -482,7 +492,7 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, ctx: Context, 
         with torch.no_grad():
             # A random subset in random order: a split sorted by class would otherwise give
             # batches of one class, whose variances understate the data's.
-            order = torch.randperm(len(images), generator=ctx.generator(stream=_BATCHNORM_STREAM))
+            order = torch.randperm(len(images), generator=ctx.generator(stream=BATCHNORM_STREAM))
             order = order[:max_items]
             for start, stop in ctx.progress(batch_slices(len(order), batch_size), desc="batchnorm",
                                             unit="batch"):
