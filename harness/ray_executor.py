@@ -9,6 +9,11 @@ process, is the only writer of the store. A task whose worker dies (killed, out 
 node gone) is reported as :class:`~ppbench.executors.JobLost`; the runner runs what it had not
 finished again (``retries_lost``). Ray's own retries are off, so that a retried job starts from
 the cells the store holds by then rather than from the beginning.
+
+Inside a task the job runs in a thread beside the generator that streams its cells, and a timer
+signal reaches only a main thread. Under ``--isolation process`` (the default) the sandbox still
+stops a plugin that passes its time limit; under ``--isolation none`` only the cooperative
+deadline (``ctx.check_deadline``) holds.
 """
 
 from __future__ import annotations
