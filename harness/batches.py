@@ -133,7 +133,6 @@ class _Member:
     cell_seed: int
     prepared: PreparedAttack
     seal: Seal
-    notes: tuple[str, ...]
     fitted: Any
 
 
@@ -231,7 +230,7 @@ def _prepare(batch: BatchJob, options: RunOptions, registry: Registry, splits: A
             continue
         with phase("seal"):
             seal = Seal(sanitized_inputs(fitted))
-        members.append(_Member(cell, ctx, cell_seed, prepared, seal, fitted.notes, fitted))
+        members.append(_Member(cell, ctx, cell_seed, prepared, seal, fitted))
     return members, isolated, alone
 
 
@@ -276,7 +275,7 @@ def _run_members(batch: BatchJob, members: list[_Member], isolated: Isolated | N
         message = describe_tampering(source, sorted(set(tampered)), "its run")
         for member in members:
             commit_result(store, registry, report, member.cell, options.device, "error",
-                          error=message, wall=wall, cell_seed=member.cell_seed, notes=member.notes)
+                          error=message, wall=wall, cell_seed=member.cell_seed, notes=member.fitted.notes)
             done(member.cell, "error")
         return []
     if outcome is None or (not isinstance(outcome, str) and (
@@ -294,7 +293,7 @@ def _run_members(batch: BatchJob, members: list[_Member], isolated: Isolated | N
             except Exception as exc:  # noqa: BLE001 - this cell's result is at fault
                 status, error = "error", error_text(exc)
         commit_result(store, registry, report, member.cell, options.device, status, scored, error,
-                      wall, member.cell_seed, member.notes, batch_note)
+                      wall, member.cell_seed, member.fitted.notes, batch_note)
         done(member.cell, status)
     # Each member's row: an equal share of the batch's setup (data, fits) and of its call.
     share: dict[str, float] = {}

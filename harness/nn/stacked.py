@@ -166,7 +166,7 @@ def fit_classifiers(models: Sequence[nn.Module], images: Sequence[torch.Tensor],
                 for m, x, y, c, g in zip(models, images, labels, contexts, generators)]
     device = lead.device
     active = list(members)
-    stacked, averaged, optimizer = _stack(active, None, None, float(lr), average, device)
+    stacked, averaged, optimizer = _stack(active, None, float(lr), average, device)
     bounds = batch_slices(len(members[0].train_index), batch_size)
     steps = 0
     for epoch in lead.progress(range(max_epochs), desc=desc, total=max_epochs, unit="epoch"):
@@ -210,15 +210,14 @@ def fit_classifiers(models: Sequence[nn.Module], images: Sequence[torch.Tensor],
         if len(still) < len(active):
             # A model that stopped leaves the network: the others go on with their own weights,
             # averages and Adam moments, as they would alone.
-            stacked, averaged, optimizer = _stack(still, (active, stacked, optimizer),
-                                                  averaged, float(lr), average, device)
+            stacked, averaged, optimizer = _stack(still, (active, stacked, optimizer), float(lr),
+                                                  average, device)
             active = still
     return [_finish(member, batch_size) for member in members]
 
 
 def _stack(members: list[_Member], previous: tuple[list[_Member], StackedSmallCNN, Any] | None,
-           previous_average: StackedSmallCNN | None, lr: float, average: float | None,
-           device: torch.device) -> tuple[StackedSmallCNN, StackedSmallCNN | None, Any]:
+           lr: float, average: float | None, device: torch.device) -> tuple[StackedSmallCNN, StackedSmallCNN | None, Any]:
     """The network of ``members``' models (their current weights), its average, and Adam; when
     ``previous`` (the members before, their network and its optimizer) is given, each kept
     model's Adam moments carry over from it."""
@@ -229,8 +228,6 @@ def _stack(members: list[_Member], previous: tuple[list[_Member], StackedSmallCN
     if average:
         averaged = StackedSmallCNN([member.averaged for member in members]).to(device)
         averaged = averaged.to(memory_format=torch.channels_last)
-        if previous_average is None:
-            averaged.load_state_dict(stacked.state_dict())
     if previous is not None:
         before, old_network, old_optimizer = previous
         kept = [before.index(member) for member in members]
