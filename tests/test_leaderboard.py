@@ -17,6 +17,8 @@ The leakage floor fact sits at accuracy 0.55 (advantage 0.10).
 
 from __future__ import annotations
 
+import re
+
 import json
 
 import numpy as np
@@ -60,6 +62,8 @@ NOT_APPLICABLE = {("identity", "linear-probe")}
 FAILED = {("pixelate(block=4)", "linear-probe", 1): "RuntimeError: probe diverged\nTraceback ..."}
 FLOOR_ACCURACY = 0.55
 STANDARD = "adversarial-classifier"
+NAIVE_AUDIT = "fixed-classifier"
+THREAT_MODELS = {NAIVE_AUDIT: "raw-trained"}
 
 
 def truth(seed: int) -> torch.Tensor:
@@ -83,7 +87,7 @@ def _record(sanitizer: str, kind: str, plugin: str, seed: int) -> CellRecord:
                       sanitizer_label=sanitizer, kind=kind, plugin=plugin, plugin_params="{}",
                       plugin_label=plugin, seed=seed, profile="quick",
                       scoring="attribute" if kind == "attack" else "",
-                      threat_model="sanitized-labelled" if kind == "attack" else "")
+                      threat_model=THREAT_MODELS.get(plugin, "sanitized-labelled") if kind == "attack" else "")
 
 
 PROVENANCE = {"ppbench": "0.1.0", "git_commit": "abc1234", "torch": "2.13.0", "python": "3.11.9",
@@ -97,11 +101,13 @@ def _test_truth(seed: int) -> WithheldTruth:
     return WithheldTruth(TASK, test, {"smiling": torch.tensor([0.6, 0.4], dtype=torch.float64)})
 
 
-def _fill(store: ResultStore, seeds=SEEDS, floor: bool = True) -> None:
+def _fill(store: ResultStore, seeds=SEEDS, floor: bool = True, standard: str = STANDARD) -> None:
+    """``standard``: the name the standard check's planted predictions are stored under (the
+    naive audit's, to plant a raw-trained audit with the same figures)."""
     for seed in seeds:
         for salt, sanitizer in enumerate(SANITIZERS):
             for attack in (STANDARD, "linear-probe"):
-                record = _record(sanitizer, "attack", attack, seed)
+                record = _record(sanitizer, "attack", standard if attack == STANDARD else attack, seed)
                 provenance = {**PROVENANCE, "run_seed": seed, "attack": {"distribution": "ppbench"}}
                 if (sanitizer, attack) in NOT_APPLICABLE:
                     store.commit_cell(record, status="n/a", error="requires ['aux']",
@@ -190,10 +196,26 @@ def test_an_incomplete_row_comes_last_without_tier_or_front(board):
 
 
 def test_the_flag_fires_when_the_standard_check_sits_at_the_floor_and_another_attack_leaks(store, board):
-    assert _row(board, "blur(sigma=2.0)")["flag"] == "passes the standard check (adversarial-classifier); leaks to linear-probe"
+    row = _row(board, "blur(sigma=2.0)")
+    standard, probe = (_cell(board, "blur(sigma=2.0)", f"{a} adv")["mean"] for a in (STANDARD, "linear-probe"))
+    assert row["flag"] == (f"passes the standard check (adversarial-classifier, {standard:.2f}); "
+                           f"leaks to linear-probe ({probe:.2f})")
     assert not any(_row(board, s)["flag"] for s in ("identity", "blackout", "noise(std=0.2)"))
     (unflagged,) = boards_from_store(store, standard_check=None)
     assert not unflagged.ranking["flag"].astype(bool).any()
+
+
+def test_the_flag_fires_when_a_naive_audit_passes_and_another_attack_leaks(tmp_path):
+    """The README's headline case: a raw-trained audit reads chance, a linear probe reads the
+    secret. No standard check is named: the naive audit's threat model makes it an audit."""
+    store = ResultStore(tmp_path / "results.db")
+    _fill(store, standard=NAIVE_AUDIT)
+    (board,) = boards_from_store(store, standard_check=None)
+    audit = _cell(board, "blur(sigma=2.0)", f"{NAIVE_AUDIT} adv")["mean"]
+    assert _row(board, "blur(sigma=2.0)")["flag"].startswith(
+        f"passes the naive audit (fixed-classifier, {audit:.2f}); leaks to linear-probe")
+    assert not any(_row(board, s)["flag"] for s in ("identity", "blackout", "noise(std=0.2)"))
+    assert any(line.startswith("⚠ flag: an audit, a naive audit (fixed-classifier)") for line in board.footnotes)
 
 
 def test_leaks_is_judged_against_the_floor(board):
@@ -244,7 +266,7 @@ def test_every_format_renders(board, fmt):
         assert text.startswith("<!DOCTYPE html>") and "<table>" in text
     if fmt == "md":
         assert "| tier |" in text.replace("  ", " ") or "tier" in text.splitlines()[4]
-        assert "⚠ passes the standard check (adversarial-classifier)" in text and "**Provenance**" in text
+        assert "⚠ passes the standard check (adversarial-classifier, " in text and "**Provenance**" in text
 
 
 FLOAT_COLUMNS = ("mean", "ci_low", "ci_high", "half_width", "tier")
@@ -375,8 +397,8 @@ def test_the_key_holder_has_its_own_worst_case_and_the_flag_says_what_it_recover
     assert subverted["key-holder_worst_attack"] == "secret-extraction"
     assert subverted["key-holder_worst_case"] == pytest.approx(0.98, abs=0.03)
     assert _cell(board, "ppgan-subverted", "key-holder worst-case adv")["plugin"] == "secret-extraction"
-    assert subverted["flag"].startswith("passes the standard check (adversarial-classifier); the key "
-                                        "holder recovers the secret (secret-extraction, 0.9")
+    assert re.match(r"passes the standard check \(adversarial-classifier, 0\.0\d\); the key "
+                    r"holder recovers the secret \(secret-extraction, 0\.9", subverted["flag"])
     assert not _row(board, "ppgan")["flag"]
     assert pd.isna(_cell(board, "ppgan", "key-holder worst-case adv")["mean"])
     assert "key holder" in " ".join(board.footnotes)

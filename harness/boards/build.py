@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..kinds import ATTACK_KINDS, separate_threat_models
+from ..kinds import ATTACK_KINDS, audit_threat_models, separate_threat_models
 from ..provenance import collect_provenance
 from ..spec import canonical_json
 from .board import (ATTACK, DETECTION, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, Column,
@@ -316,7 +316,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
     # Cross-validation noise can put an uninformative floor slightly below 0; nothing is below 0.
     floor_value = max(0.0, floor.mean) if math.isfinite(floor.mean) else 0.0
     sign = -1.0 if utility_column is not None and utility_column.better == "lower" else 1.0
-    ordered = apply_policy(summaries, tier_of, floor_value, standard_check, sign)
+    ordered = apply_policy(summaries, tier_of, floor_value, sign)
     table = _tidy_table(dataset, data, task, sensitive, profile, columns, ordered, figures)
     ranking = pd.DataFrame([{
         "position": s.position, "tier": s.tier, "sanitizer": s.sanitizer,
@@ -354,12 +354,16 @@ def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Colu
     ran = {a: figures[(sanitizer, primary[a].key)] for a in attack_labels
            if status[a] == "ok" and math.isfinite(figures[(sanitizer, primary[a].key)].mean)}
     incomplete = any(s in ("error", "missing") for s in status.values())
-    standard = next((figures[(sanitizer, primary[a].key)] for a in attack_labels
-                     if primary[a].plugin_name == standard_check and a in ran), None)
+    # The audits a row can pass (the spec's standard check first, then the naive audits), each
+    # with its own marginal figure: passing one is a claim about that attack alone.
+    audit_models = audit_threat_models()
+    audits = {a: ran[a] for a in sorted(ran, key=lambda a: (primary[a].plugin_name != standard_check, a))
+              if primary[a].plugin_name == standard_check or primary[a].threat_model in audit_models}
+    standard = next((a for a in audits if primary[a].plugin_name == standard_check), None)
     if not ran:
         worst_status = _combined_status([s for s in status.values() if s != "missing"])
         return RowSummary(sanitizer, Figure(status=worst_status if attack_labels else "missing"), "",
-                          {}, standard, Figure(), incomplete)
+                          {}, audits, standard, Figure(), incomplete)
     per_attack_items = {a: per_seed_items(sanitizer, a) for a in ran}
     if all(v is not None for v in per_attack_items.values()):
         try:
@@ -372,14 +376,14 @@ def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Colu
                           for a, i in result.per_attack.items()}
             worst = Figure(result.mean, result.low, result.high, ran[result.attack].n_seeds,
                            result.method, "ok")
-            return RowSummary(sanitizer, worst, result.attack, per_attack, standard, Figure(), incomplete)
+            return RowSummary(sanitizer, worst, result.attack, per_attack, audits, standard, Figure(), incomplete)
     # No per-item results (e.g. a store migrated from schema 1): the largest mean with that
     # attack's own interval, which is not simultaneous; the footnotes say so.
     attack = max(ran, key=lambda a: (ran[a].mean, a))
     chosen = ran[attack]
     worst = Figure(chosen.mean, chosen.ci_low, chosen.ci_high, chosen.n_seeds,
                    f"{chosen.interval} (not simultaneous)", "ok")
-    return RowSummary(sanitizer, worst, attack, dict(ran), standard, Figure(), incomplete)
+    return RowSummary(sanitizer, worst, attack, dict(ran), audits, standard, Figure(), incomplete)
 
 
 def _tidy_table(dataset: str, data: str, task: str, sensitive: str, profile: str, columns: Sequence[Column],

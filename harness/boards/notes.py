@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import pandas as pd
 
-from ..kinds import flagging_threat_models
-from .board import DETECTION, FLAG, LEAKS, PARETO, TIER, WORST_CASE
+from ..kinds import audit_threat_models, flagging_threat_models
+from .board import ATTACK, DETECTION, FLAG, LEAKS, PARETO, TIER, WORST_CASE
 from .statistics import ALPHA, N_BOOTSTRAP
 
 if TYPE_CHECKING:
@@ -165,14 +165,17 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
         lines.append(f"{PARETO}: ✓ on the privacy–utility front for sure (no other row possibly "
                      "dominates it, given both intervals); (✓) possibly on it (no row certainly "
                      "dominates it).")
-    if board.standard_check:
-        lines.append(f"⚠ {FLAG}: the standard check ({board.standard_check}) is consistent with the "
-                     "floor (its interval reaches down to it) while another attack's simultaneous "
-                     "interval lies wholly above it, or the key holder's worst case does (membership "
-                     "does not flag); or the key "
-                     "holder's worst case lies wholly above the keyless worst case's interval "
-                     "(what a keyless audit reads understates the leak): the row passes the usual "
-                     "audit and leaks.")
+    audits = sorted({c.plugin_name for c in board.columns
+                     if c.key.kind == ATTACK and c.threat_model in audit_threat_models()})
+    if board.standard_check or audits:
+        named = ([f"the standard check ({board.standard_check})"] if board.standard_check else []) + (
+            [f"a naive audit ({', '.join(audits)})"] if audits else [])
+        lines.append(f"⚠ {FLAG}: an audit, {' or '.join(named)}, is consistent with the floor (its "
+                     "interval reaches down to it) while another attack's simultaneous interval "
+                     "lies wholly above it, or the key holder's worst case does (membership does "
+                     "not flag); or the key holder's worst case lies wholly above the keyless worst "
+                     "case's interval (what a keyless audit reads understates the leak): the row "
+                     "passes the usual audit and leaks.")
     if board.ranking["incomplete"].any():
         lines.append("* incomplete: an attack failed (or has not run) on this row, so its worst case "
                      "covers only the attacks that ran and is a lower bound. Such rows come after "

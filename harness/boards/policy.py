@@ -11,13 +11,14 @@ Every decision is made on intervals, never on point estimates alone:
   remove);
 - **Pareto**: "front" when no other row possibly dominates the row, "possible" when none certainly
   does (:func:`~ppbench.boards.statistics.pareto_marks`);
-- **flag**: the standard check named by the benchmark spec is consistent with the floor (its
-  interval reaches down to it), while another attack's simultaneous interval lies wholly above it,
-  or the worst case of a threat model judged apart (the key holder of a subverted sanitizer) does;
-  or that worst case lies wholly above the keyless worst case's interval, whatever the standard
-  check says (the subverted PP-GAN's audit shows its honest model's small leak, its key holder
-  reads everything). That is the case ppbench exists for: a sanitizer that passes the usual
-  audit and leaks;
+- **flag**: an audit, the standard check named by the benchmark spec or a naive audit (an attack
+  of a threat model marked ``audit``: a classifier trained on raw images, what many sanitizers'
+  authors report as their only check), is consistent with the floor (its interval reaches down to
+  it), while another attack's simultaneous interval lies wholly above it, or the worst case of a
+  threat model judged apart (the key holder of a subverted sanitizer) does; or that worst case
+  lies wholly above the keyless worst case's interval, whatever the audits say (the subverted
+  PP-GAN's audit shows its honest model's small leak, its key holder reads everything). That is
+  the case ppbench exists for: a sanitizer that passes the usual audit and leaks;
 - a threat model judged apart (``ThreatModel.separate``: the key holder) has its own worst case;
   it is not merged into the keyless worst case, so tiers, leaks and the front are the keyless
   ones, and the flag says what the key holder recovers;
@@ -42,7 +43,10 @@ class RowSummary:
     worst: Figure  # simultaneous over the row's attacks
     worst_attack: str
     per_attack: dict[str, Figure]  # each attack's interval, simultaneous over the row's attacks
-    standard: Figure | None  # the standard check's own (marginal) figure, when it ran
+    # The audits that ran on the row (the standard check first, then the naive audits), each with
+    # its own marginal figure, keyed by attack label.
+    audits: dict[str, Figure]
+    standard: str | None  # the label of the standard check's column, when it ran
     utility: Figure
     incomplete: bool
     tier: int | None = None
@@ -59,37 +63,40 @@ def _finite(value: float) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def _flag(row: RowSummary, floor: float, standard_check: str | None) -> str:
+def _flag(row: RowSummary, floor: float) -> str:
     """Why the usual audit understates the row's leakage, or ''.
 
-    The standard check passes (its interval reaches down to the floor) while another keyless
-    attack, or a threat model judged apart, lies wholly above the floor; or a threat model judged
-    apart lies wholly above the keyless worst case, whatever the standard check says: a vendor's
-    build whose keyless audit shows the honest model's small leak while the key holder reads
-    everything is the case ppbench exists for, and its honest model's own leak does not excuse it.
+    An audit (the spec's standard check, or a naive audit: a raw-trained classifier, which is
+    what many sanitizers' authors report as their only check) passes, its interval reaching down
+    to the floor, while another keyless attack, or a threat model judged apart, lies wholly above
+    the floor; or a threat model judged apart lies wholly above the keyless worst case, whatever
+    the audits say: a vendor's build whose keyless audit shows the honest model's small leak while
+    the key holder reads everything is the case ppbench exists for, and its honest model's own
+    leak does not excuse it.
     """
-    passes = bool(standard_check and row.standard is not None and _finite(row.standard.ci_low)
-                  and row.standard.ci_low <= floor)
+    passed = [a for a, f in row.audits.items() if _finite(f.ci_low) and f.ci_low <= floor]
     reasons = []
-    if passes:
+    if passed:
         above = [a for a, f in row.per_attack.items()
-                 if a != standard_check and _finite(f.ci_low) and f.ci_low > floor]
+                 if a not in passed and _finite(f.ci_low) and f.ci_low > floor]
         if above:
             strongest = max(above, key=lambda a: (row.per_attack[a].mean, a))
-            reasons.append(f"leaks to {strongest}")
+            reasons.append(f"leaks to {strongest} ({row.per_attack[strongest].mean:.2f})")
     for model, judged in sorted(row.separate.items()):
         if model not in flagging_threat_models():
             continue  # membership answers another question than the attribute audit
         if not (_finite(judged.worst.ci_low) and judged.worst.ci_low > floor):
             continue
         over_audit = _finite(row.worst.ci_high) and judged.worst.ci_low > row.worst.ci_high
-        if passes or over_audit:
+        if passed or over_audit:
             reasons.append(f"the {model.replace('-', ' ')} recovers the secret ({judged.worst_attack}, "
                            f"{judged.worst.mean:.2f})")
     if not reasons:
         return ""
-    if passes:
-        return f"passes the standard check ({standard_check}); " + "; ".join(reasons)
+    if passed:
+        audit = passed[0]
+        what = "the standard check" if audit == row.standard else "the naive audit"
+        return f"passes {what} ({audit}, {row.audits[audit].mean:.2f}); " + "; ".join(reasons)
     return (f"keyless attacks read at most {row.worst.mean:.2f} ({row.worst_attack}); "
             + "; ".join(reasons))
 
@@ -100,7 +107,7 @@ def _interval(figure: Figure, sign: float = 1.0) -> Interval:
 
 
 def apply_policy(rows: list[RowSummary], tiers: dict[str, int] | None, floor: float,
-                 standard_check: str | None, utility_sign: float) -> list[RowSummary]:
+                 utility_sign: float) -> list[RowSummary]:
     """Decide tiers, order, leaks, Pareto marks and flags; return the rows in board order.
 
     ``utility_sign`` is +1 when higher utility is better, −1 when lower is.
@@ -112,7 +119,7 @@ def apply_policy(rows: list[RowSummary], tiers: dict[str, int] | None, floor: fl
             row.leaks = row.worst.ci_low > floor
         elif _finite(row.worst.mean):
             row.leaks = None  # no interval: the board cannot say
-        row.flag = _flag(row, floor, standard_check)
+        row.flag = _flag(row, floor)
 
     eligible = {r.sanitizer: (_interval(r.worst), _interval(r.utility, utility_sign))
                 for r in complete if _finite(r.utility.mean)}
