@@ -158,6 +158,13 @@ class DatasetSpec:
     ``params`` holds the loader's keyword parameters with their defaults (e.g. ``n_identities`` for
     a generated set, ``root`` for one loaded from a local folder); a benchmark spec may override
     them. The same (profile, seed, params) must always give the same data.
+
+    ``check(profile, tasks, params)``, optional, is for data read from local files: ``ppbench run``
+    calls it before any work with the run's profile, tasks and merged parameters. It checks the
+    files cheaply (layout and label files, no pixels decoded) and raises ``ValueError`` with one
+    line naming what is missing or malformed, which the run reports as a spec error instead of
+    an error in every cell; it returns notes for the user (e.g. splits scaled down to a small
+    folder).
     """
 
     name: str
@@ -168,6 +175,7 @@ class DatasetSpec:
     kind: Literal["image", "vector"] = IMAGE
     params: dict[str, Any] = field(default_factory=dict)
     version: str = "1"
+    check: Callable[[Profile, Sequence[Task], dict[str, Any]], Sequence[str]] | None = None
 
     def attribute_map(self) -> dict[str, Attribute]:
         return {a.name: a for a in self.attributes}
@@ -290,7 +298,9 @@ class Context:
         if self.show_progress:
             from tqdm.auto import tqdm
 
-            iterable = tqdm(iterable, desc=f"{self.label} {desc}".strip(), total=total, unit=unit,
+            from .progress import bar_label
+
+            iterable = tqdm(iterable, desc=bar_label(self.label, desc), total=total, unit=unit,
                             leave=False, dynamic_ncols=True)
         for item in iterable:
             self.check_deadline()

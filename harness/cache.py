@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .api import get_profile
 from .cache_admin import CHECKSUM_SUFFIX
@@ -25,7 +25,7 @@ from .pixels import compact, expand, is_stored_form
 from .planning import derive_seed
 from .profiling import phase
 from .registry import Registry
-from .spec import canonical_json
+from .spec import SpecError, canonical_json
 
 
 class CorruptEntry(Exception):
@@ -286,3 +286,21 @@ def load_dataset(registry: Registry, name: str, params: tuple, profile: str, see
         _DATA_CACHE.clear()  # one data set at a time in memory: matrices iterate data sets outermost
         _DATA_CACHE[key] = splits
     return _DATA_CACHE[key]
+
+
+def check_dataset_inputs(registry: Registry, name: str, configs: Iterable[tuple], tasks: Iterable[Any],
+                         profile: str, where: str) -> list[str]:
+    """Run a local data set's ``check`` (``DatasetSpec.check``) on each data configuration, before
+    any work: a missing or malformed folder is one :class:`~ppbench.spec.SpecError` naming
+    ``where`` (the spec), not an error stored in every cell. Returns the checks' notes."""
+    spec = registry.dataset(name)
+    if spec.check is None:
+        return []
+    notes: list[str] = []
+    tasks = tuple(dict.fromkeys(tasks))
+    for params in dict.fromkeys(configs):
+        try:
+            notes.extend(spec.check(get_profile(profile), tasks, {**spec.params, **dict(params)}))
+        except (ValueError, OSError) as exc:
+            raise SpecError(f"{where}: [dataset] {exc}") from None
+    return list(dict.fromkeys(notes))

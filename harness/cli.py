@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .cache_admin import CacheError
 from .planning import check_plugin_params, resolve_device
-from .spec import BenchmarkSpec, SpecError, load_spec, parse_plugin_arg
+from .spec import BenchmarkSpec, SpecError, load_spec, parse_dataset_arg, parse_plugin_arg
 from .sealing import SealError
 from .store import StoreError
 
@@ -104,10 +104,14 @@ def spec_from_args(args: argparse.Namespace) -> BenchmarkSpec:
         metrics=_plugin_args(registry, "metrics", args.metric),
         seeds=args.seeds, seed=args.seed, profile=args.profile,
     )
-    if args.dataset and args.dataset != spec.dataset:
-        dataset = _registered(registry, "datasets", args.dataset, f"--dataset {args.dataset}")
-        overrides.update(dataset=args.dataset, dataset_params=(),
-                         tasks=tuple(args.task or ()) or tuple(t.name for t in dataset.tasks))
+    if args.dataset:
+        name, params = parse_dataset_arg(args.dataset)
+        dataset = _registered(registry, "datasets", name, f"--dataset {args.dataset}")
+        if name != spec.dataset:
+            overrides.update(dataset=name, dataset_params=tuple(sorted(params.items())),
+                             tasks=tuple(args.task or ()) or tuple(t.name for t in dataset.tasks))
+        elif params:  # the spec's own data set, some of its parameters changed
+            overrides.update(dataset_params=tuple(sorted({**dict(spec.dataset_params), **params}.items())))
     spec = spec.with_overrides(**overrides)
     dataset = _registered(registry, "datasets", spec.dataset, f"{spec.source}: [dataset] name")
     for task in spec.tasks:
@@ -147,12 +151,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     for kind, title in ((k.name, k.title) for k in PLUGIN_KINDS.values()):
         print(f"{title}:")
         for row in info[kind]:
-            print(f"  {row['name']}  [{row['distribution']} {row['version']}]  {row['description']}")
+            print(f"  {row['name']} v{row['plugin_version']}  [{row['distribution']} {row['version']}]  "
+                  f"{row['description']}")
             params = ", ".join(f"{k}={v!r}" for k, v in row.get("params", {}).items())
             if params:
                 print(f"      parameters: {params}")
             if kind == "datasets":
-                print(f"      tasks: {'; '.join(row['tasks'])}")
+                print("      tasks:")
+                for task in row["task_details"]:
+                    print(f"        {task['name']}: hide {task['sensitive']}; keep (utility) "
+                          f"{', '.join(task['utility']) or 'nothing named'}")
             if row.get("capabilities"):
                 print(f"      capabilities: {', '.join(row['capabilities'])}")
             if kind == "sanitizers":
@@ -171,7 +179,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .boards.build import boards_from_store
-    from .boards.render import render
     from .cache_admin import check_cache_dir, resolve_cache_dir
     from .runner import RunOptions, plan, run
     from .store import ResultStore, check_store
@@ -192,8 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     salt = run_salt(args)
     batching = args.batch_attacks == "on" or (args.batch_attacks == "auto"
                                               and device.startswith("cuda"))
+    # Bars only where they redraw in place; a log gets a line per finished job instead.
+    terminal = sys.stderr.isatty()
     options = RunOptions(store=args.store, cache_dir=str(cache), device=device,
-                         show_progress=not args.no_progress, time_limit=args.time_limit, salt=salt,
+                         show_progress=not args.no_progress and terminal,
+                         progress_lines=not args.no_progress and not terminal,
+                         time_limit=args.time_limit, salt=salt,
                          isolation=args.isolation, batch_attacks=batching)
     print(f"ppbench: benchmark {spec.name} ({spec.source}), data set {spec.dataset}, "
           f"profile {spec.profile}, "
@@ -220,8 +231,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         if report.statuses.get(key) == "error":
             print(f"  error: {shorten(message.splitlines()[0], 240)}", file=sys.stderr)
     boards = boards_from_store(ResultStore(args.store), report.cell_keys, spec.standard_check)
-    print(render(boards, args.format))
+    print_boards(boards, args)
+    sys.stdout.flush()  # the table before the summary, when both go to one terminal or log
+    for line in closing_summary(spec, args.store, cache, len(report.cell_keys)):
+        print(f"ppbench: {line}", file=sys.stderr)
     return 0
+
+
+def closing_summary(spec: BenchmarkSpec, store: str, cache: Path, cells: int) -> list[str]:
+    """Where the run left everything: the store, the cache, and the published folder (or how to
+    publish one)."""
+    from .cache_admin import human_size, info
+
+    cached = info(cache)
+    lines = [f"results: {cells} cells in the store {Path(store).resolve()}",
+             f"fits and shared models: {cache} ({human_size(cached.total)}; `ppbench cache info`)"]
+    if spec.source.endswith(" + flags"):
+        lines.append("not published: flags changed the spec, and `ppbench publish` takes the spec "
+                     "file a board is reproduced from; put the flags' settings in a copy of "
+                     f"{spec.source.removesuffix(' + flags')} to publish")
+        return lines
+    source = Path(spec.source) if spec.source else None
+    published = source.parent if source is not None and source.name == "benchmark.toml" \
+        and (source.parent / "leaderboard.json").exists() else None
+    spec_arg = f" {source}" if source is not None and source.exists() else ""
+    command = f"`ppbench publish{spec_arg} --store {store}`"
+    if published is not None:
+        lines.append(f"published board: {published}/ (from its own run; {command} republishes it "
+                     "from this store, and the site)")
+    else:
+        lines.append(f"not published: {command} writes leaderboards/{spec.name}/ and the site")
+    return lines
 
 
 def shorten(text: str, width: int) -> str:
@@ -285,7 +325,7 @@ def cmd_reveal(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .boards.build import boards_from_store
-    from .boards.render import render, write_leaderboards
+    from .boards.render import write_leaderboards
     from .runner import plan
     from .store import ResultStore, check_store
 
@@ -295,11 +335,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else None
     keys = [c.key for c in plan(spec, seal=store_seal(ResultStore(args.store)))] if spec else None
     boards = boards_from_store(ResultStore(args.store), keys, spec.standard_check if spec else None)
+    if args.task:
+        known = sorted({b.task for b in boards})
+        unknown = [t for t in args.task if t not in known]
+        if unknown:
+            raise SpecError(f"--task {unknown[0]}: no board of that task in {args.store}; its tasks: "
+                            f"{', '.join(known) or 'none'}")
+        boards = [b for b in boards if b.task in args.task]
     if args.out:
-        for path in write_leaderboards(boards, Path(args.out), [args.format]):
+        from .boards.render import FILE_FORMATS
+
+        for path in write_leaderboards(boards, Path(args.out), [args.format] if args.format else FILE_FORMATS):
             print(path)
     else:
-        print(render(boards, args.format))
+        print_boards(boards, args)
     return 0
 
 
@@ -307,8 +356,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from .boards.build import boards_from_store
     from .publish import publish
     from .runner import plan
+    from .site import build_site
     from .store import ResultStore, check_store
 
+    if args.site_only:
+        if args.spec:
+            raise SpecError("--site-only regenerates the pages of every published folder; it takes no spec")
+        try:
+            pages = build_site(args.root)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
+        for path in pages:
+            print(path)
+        return 0
     if not Path(args.store).exists():
         raise SpecError(f"{args.store}: no results store here; run `ppbench run` first or pass --store")
     check_store(args.store, write=False)
@@ -334,12 +394,26 @@ def cmd_publish(args: argparse.Namespace) -> int:
             examples, notes = draw_examples(spec, resolve_cache_dir(args.cache), out)
             for note in notes:
                 print(f"ppbench: note: examples: {note}", file=sys.stderr)
+            from .publish import kept_examples
+
+            for slug, figures in kept_examples(out, [b.slug for b in boards], examples).items():
+                print(f"ppbench: note: examples: kept {', '.join(name for name, _ in figures)} from the "
+                      f"earlier publication (its fits are not in this cache)", file=sys.stderr)
+                examples[slug] = figures
     from .membership_roc import draw_membership_roc
 
     for slug, figures in draw_membership_roc(store, boards, [c.key for c in cells], out).items():
         examples.setdefault(slug, []).extend(figures)
     for path in publish(boards, spec_path.read_text(), out, examples=examples, references=spec.references):
         print(path)
+    # The site covers every folder beside this one: its front page and their pages are rebuilt.
+    try:
+        pages = build_site(out.parent)
+    except ValueError as exc:
+        raise SpecError(f"{out} is published, but the site was not rebuilt: {exc}") from None
+    for path in pages:
+        if path.parent != out:
+            print(path)
     return 0
 
 
@@ -350,12 +424,24 @@ def cmd_check_harness(args: argparse.Namespace) -> int:
     print("ppbench: running the sanity gates (identity reaches the ceiling, blackout sits at "
           "chance, the Bayes accuracy on gaussians2d)", file=sys.stderr)
     gates = check_harness(args.keep, profile=args.profile, seed=args.seed,
-                          device=device, show_progress=not args.no_progress)
+                          device=device, show_progress=not args.no_progress and sys.stderr.isatty())
     for gate in gates:
         print(gate.line())
     failed = [g for g in gates if not g.passed]
     print(f"{len(gates) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from .scaffold import cmd_new as new
+
+    return new(args)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .conformance import cmd_check as check
+
+    return check(args)
 
 
 def cmd_cache_info(args: argparse.Namespace) -> int:
@@ -374,6 +460,23 @@ def cmd_cache_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_board_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["text", "md", "csv", "json", "html"],
+                        help="text (default): the key figures in a table that fits 120 columns; "
+                             "md, csv, json, html: every figure, with footnotes")
+    parser.add_argument("--wide", action="store_true",
+                        help="text: every attack's and metric's column, however wide")
+
+
+def print_boards(boards: Sequence[Any], args: argparse.Namespace) -> None:
+    from .boards.render import render
+    from .boards.terminal import render_terminal
+
+    fmt = args.format or "text"
+    print(render_terminal(boards, wide=args.wide) if fmt == "text" else render(boards, fmt),
+          end="" if fmt == "text" else "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ppbench", description="Benchmark image sanitizers against privacy attacks.")
@@ -388,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "hold yet (the default benchmark when no spec is given); "
                                         "flags override the spec.")
     runner.add_argument("spec", nargs="?", help="benchmark spec (TOML); default: the default benchmark")
-    runner.add_argument("--dataset", help="data set name")
+    runner.add_argument("--dataset", metavar="NAME[:k=v,...]",
+                        help="data set, with loader parameters, e.g. celeba:root=/data/celeba")
     runner.add_argument("--task", action="append", help="task name (repeatable)")
     runner.add_argument("--sanitizer", action="append", metavar="NAME[:k=v,...]",
                         help="sanitizer configuration; a list value sweeps, e.g. blur:sigma=[1,2,4]")
@@ -424,18 +528,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="recompute the stored cells of this attack or metric (repeatable), "
                              "e.g. while developing it; other cells are reused")
     runner.add_argument("--time-limit", type=float, help="seconds per fit and per cell (default: profile's)")
-    runner.add_argument("--no-progress", action="store_true", help="no progress bars")
+    runner.add_argument("--no-progress", action="store_true",
+                        help="no progress output (bars on a terminal, else a line per finished job)")
     runner.add_argument("--profile-run", nargs="?", const="ppbench-profile.csv", metavar="CSV",
                         help="write where the time went, per job and per cell and phase (data, "
                              "fit, transform, train, predict, scoring, store, ...), to CSV "
                              "(default ppbench-profile.csv) and print a summary")
-    runner.add_argument("--format", default="md", choices=["md", "csv", "json", "html"])
+    add_board_format(runner)
     runner.set_defaults(func=cmd_run)
 
     board = sub.add_parser("leaderboard", help="tables from the results store")
     board.add_argument("spec", nargs="?", help="restrict to the cells of this spec")
-    board.add_argument("--format", default="md", choices=["md", "csv", "json", "html"])
-    board.add_argument("--out", help="write files into this folder instead of printing")
+    board.add_argument("--task", action="append", help="only this task's boards (repeatable)")
+    add_board_format(board)
+    board.add_argument("--out", help="write files into this folder instead of printing (md, csv, "
+                                     "json and html unless --format names one)")
     board.set_defaults(func=cmd_leaderboard)
 
     publisher = sub.add_parser("publish", help="write leaderboards/<benchmark>/: spec, tables, plots, HTML")
@@ -443,6 +550,11 @@ def build_parser() -> argparse.ArgumentParser:
     publisher.add_argument("--out", help="folder (default: leaderboards/<benchmark name>)")
     publisher.add_argument("--cache", help="where the run left its fits, for the spec's [examples] figures "
                                            "(default: $PPBENCH_CACHE, else the per-user cache folder)")
+    publisher.add_argument("--site-only", action="store_true",
+                           help="only regenerate the static site (every folder's pages and the front "
+                                "page) from the published folders under --root; needs no store")
+    publisher.add_argument("--root", default="leaderboards",
+                           help="the folder of published benchmarks, for --site-only (default: leaderboards)")
     publisher.set_defaults(func=cmd_publish)
 
     revealer = sub.add_parser("reveal", help="publish the salt of the store's sealed run, so "
@@ -460,6 +572,31 @@ def build_parser() -> argparse.ArgumentParser:
     checker.add_argument("--keep", help="keep the store and cache in this folder (default: a temporary one)")
     checker.add_argument("--no-progress", action="store_true", help="no progress bars")
     checker.set_defaults(func=cmd_check_harness)
+
+    new = sub.add_parser("new", help="write a ready plugin package: ppbench new sanitizer|attack NAME",
+                         description="Write ppbench-NAME/: a pyproject.toml with the entry point, a "
+                                     "module with a working minimal plugin, tests that use "
+                                     "ppbench.testing, and a README. `pip install -e` and "
+                                     "`pytest` pass on it as written.")
+    new.add_argument("kind", choices=["sanitizer", "attack"])
+    new.add_argument("name", help="plugin name: lowercase letters, digits, hyphens (e.g. my-blur)")
+    new.add_argument("--dir", help="where to write ppbench-NAME/ (default: the current folder)")
+    new.set_defaults(func=cmd_new)
+
+    conformance = sub.add_parser(
+        "check", help="run the conformance suite against an installed sanitizer or attack",
+        description="Check an installed plugin on a toy data set, rule by rule: the contract, "
+                    "determinism under the same seed, no in-place edits, the device and dtype "
+                    "rules, the time for 1,000 images, and for attacks the declared threat "
+                    "model. Prints a pass/fail table; exit status 1 when a rule fails.")
+    conformance.add_argument("name", help="a registered sanitizer or attack (see `ppbench list`)")
+    conformance.add_argument("--params", metavar="k=v,...",
+                             help="constructor parameters, spelled as in `ppbench run --sanitizer "
+                                  "NAME:k=v,...`; default: the plugin's defaults")
+    conformance.add_argument("--device", default="auto", type=device_arg,
+                             help="auto (CUDA when present), cpu, cuda, cuda:N: where the device "
+                                  "rule and the timing run")
+    conformance.set_defaults(func=cmd_check)
 
     cache = sub.add_parser("cache", help="show or empty the cache of fitted sanitizers and shared models",
                            description="The cache folder: --cache, else $PPBENCH_CACHE, else the "
@@ -498,6 +635,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ppbench: interrupted; finished cells are stored, run again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ppbench list | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, NamedTuple
 
-from .api import (ALL_REQUIREMENTS, AUX, HONEST_REFERENCE, ORACLE, RAW_TRAIN, RELEASE, TRANSFORM,
+from .api import (ALL_REQUIREMENTS, AUX, DISCRIMINATOR, GENERATOR, HONEST_REFERENCE, ORACLE,
+                  RAW_TRAIN, RELEASE, SECRET_DECODER, TRANSFORM,
                   Attack, AttackResult,
                   AttackView, Context, DatasetSpec, DetectionResult, PluginContractError,
                   ReconstructionResult, Sanitizer, Task, UtilityMetric)
@@ -87,34 +88,41 @@ class ThreatModel:
     # trained on raw images): a row it clears while another attack leaks is flagged, as a row
     # the spec's standard check clears is (ppbench.boards.policy).
     audit: bool = False
+    # What an attack of this model may ask for in ``requires`` beyond its kind's standard view
+    # (``ppbench check`` fails an attack that asks for more). None: not declared, not limited.
+    grants: frozenset[str] | None = None
 
 
 THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
     ThreatModel("sanitized-labelled",
                 "the sanitized attack split with the true sensitive labels: retrained on sanitized "
-                "data (the papers' standard adversary)", "semi-informed"),
+                "data (the papers' standard adversary)", "semi-informed", grants=frozenset()),
     ThreatModel("raw-trained",
                 "raw labelled data only, applied unchanged to sanitized images (a naive audit)",
-                "ignorant", audit=True),
+                "ignorant", audit=True, grants=frozenset({RAW_TRAIN, AUX})),
     ThreatModel("white-box",
                 "the sanitized attack split with labels plus the sanitizer's exposed modules "
-                "(discriminator, generator) or query access to it", "informed"),
+                "(discriminator, generator) or query access to it", "informed",
+                grants=frozenset({DISCRIMINATOR, GENERATOR, ORACLE})),
     ThreatModel("key-holder", "the vendor's secret decoder for a payload hidden in sanitized images",
-                "informed", separate=True, flags=True),
+                "informed", separate=True, flags=True, grants=frozenset({SECRET_DECODER})),
     ThreatModel("membership",
                 "raw candidates, half of them from the sanitizer's fit split, unlabelled, with what "
                 "the attack requires (the release, the discriminator or generator, public aux "
-                "data): tells who was in the fit set", "informed", separate=True),
+                "data): tells who was in the fit set", "informed", separate=True,
+                # Never raw_train: its items are the members the attack must find.
+                grants=frozenset({RELEASE, DISCRIMINATOR, GENERATOR, ORACLE, AUX})),
     ThreatModel("distinguisher",
                 "sanitized outputs and public raw data, no labels: tells sanitized items from raw "
-                "ones (a detector)", "semi-informed"),
+                "ones (a detector)", "semi-informed", grants=frozenset({AUX, RAW_TRAIN})),
     ThreatModel("query-access",
                 "query access to the fitted sanitizer (an oracle) and public raw data: learns to "
-                "undo the sanitizer and rebuilds the raw images", "informed"),
+                "undo the sanitizer and rebuilds the raw images", "informed",
+                grants=frozenset({ORACLE, AUX})),
     ThreatModel("reference-distinguisher",
                 "the sanitizer's outputs and those of the honest model it declares itself a "
                 "variant of, for the same inputs, no labels: tells the two apart (steganalysis "
-                "of a vendor's build)", "informed"),
+                "of a vendor's build)", "informed", grants=frozenset({HONEST_REFERENCE})),
 )}
 
 
@@ -206,6 +214,25 @@ def requirement_label(alternatives: tuple[str, ...]) -> str:
 def requirement_labels(requires: Collection[Any], attack: str = "attack") -> list[str]:
     """The entries of ``requires`` as ``ppbench list`` shows them (validated, sorted)."""
     return [requirement_label(entry) for entry in requirement_alternatives(requires, attack)]
+
+
+def beyond_threat_model(attack: type[Attack] | Attack) -> str:
+    """Why the attack's ``requires`` asks for more than its declared threat model grants
+    (``ThreatModel.grants``), or '' when it does not: the harness never hands an attack a grant
+    its threat model lacks, so such an attack is refused rather than given it."""
+    name = getattr(attack, "name", type(attack).__name__)
+    entries = requirement_alternatives(attack.requires, name)
+    model = threat_model(attack)
+    if model.grants is None:
+        return ""
+    beyond = sorted({alt for entry in entries for alt in entry} - model.grants)
+    if not beyond:
+        return ""
+    holds = ", ".join(sorted(model.grants)) or "nothing beyond the sanitized attack and test splits"
+    fits = sorted(m.id for m in THREAT_MODELS.values() if m.grants is not None and set(beyond) <= m.grants)
+    return (f"attack {name!r} requires {', '.join(beyond)}, which its threat model {model.id!r} does "
+            f"not grant (it holds: {holds}); drop the requirement or declare a threat model that "
+            f"holds it" + (f" ({', '.join(fits)})" if fits else ""))
 
 
 def resolve_requirements(requires: Collection[Any], *, has_aux: bool, capabilities: Collection[str],

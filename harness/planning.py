@@ -120,7 +120,9 @@ class RunOptions:
     # --cache, else $PPBENCH_CACHE, else the per-user cache folder (ppbench.cache_admin).
     cache_dir: str = field(default_factory=lambda: str(resolve_cache_dir()))
     device: str = "cpu"
-    show_progress: bool = False
+    show_progress: bool = False  # bars (on a terminal)
+    # A line per finished job on stderr instead of bars (a log file, a CI console).
+    progress_lines: bool = False
     time_limit: float | None = None  # per fit and per cell; None: the profile's
     # A sealed run's secret salt: it stays with the process that loads the data, never reaches a
     # plugin, and is published afterwards by `ppbench reveal`.

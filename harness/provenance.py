@@ -133,3 +133,15 @@ def provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
                        for name, versions in by_name.items()]
             lines.append(f"{title}: " + ", ".join(entries))
     return lines
+
+
+def provenance_once(provenances: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], dict[str, list[str]]]:
+    """For boards' provenances keyed by slug: the lines every board shares (said once), and per
+    board the lines of its own (only boards that have any)."""
+    per_board = {slug: provenance_lines(p) for slug, p in provenances.items()}
+    if not per_board:
+        return [], {}
+    first = next(iter(per_board.values()))
+    shared = [line for line in first if all(line in lines for lines in per_board.values())]
+    own = {slug: [line for line in lines if line not in shared] for slug, lines in per_board.items()}
+    return shared, {slug: lines for slug, lines in own.items() if lines}

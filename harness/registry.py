@@ -20,7 +20,8 @@ import pluggy
 
 from . import hookspecs
 from .api import SANITIZER_CAPABILITIES, Attack, DatasetSpec, Sanitizer, UtilityMetric
-from .kinds import PLUGIN_KINDS, attack_kind, requirement_alternatives, requirement_labels, threat_model
+from .kinds import (PLUGIN_KINDS, attack_kind, beyond_threat_model, requirement_alternatives,
+                    requirement_labels, threat_model)
 
 ENTRY_POINT_GROUP = "ppbench"
 LOAD_PLUGINS_ENV = "PPBENCH_LOAD_PLUGINS"
@@ -170,10 +171,13 @@ def _check_registered(kind: str, obj: Any) -> str:
     if issubclass(obj, Attack):
         # A class-level `requires` is checked now (names, alternatives); one that an instance sets
         # from its parameters, or a property, is checked when a configured instance runs.
-        if not isinstance(obj.requires, property):
-            requirement_alternatives(obj.requires, obj.name)
         attack_kind(obj)
         threat_model(obj)
+        if not isinstance(obj.requires, property):
+            requirement_alternatives(obj.requires, obj.name)
+            problem = beyond_threat_model(obj)
+            if problem:
+                raise ValueError(problem)
     obj.param_defaults()  # a constructor that cannot be introspected fails here, at load time
     return obj.name
 
@@ -354,8 +358,11 @@ def describe(registry: Registry) -> dict[str, Any]:
         obj = entry.obj
         if entry.kind == "datasets":
             row.update(kind=obj.kind, params=dict(obj.params), description=obj.description.splitlines()[0],
-                       tasks=[f"{t.name} (sensitive: {t.sensitive})" for t in obj.tasks],
-                       attributes=[a.name for a in obj.attributes])
+                       tasks=[f"{t.name} (sensitive: {t.sensitive}; kept: {', '.join(t.utility) or 'none'})"
+                              for t in obj.tasks],
+                       task_details=[{"name": t.name, "sensitive": t.sensitive, "utility": list(t.utility),
+                                      "description": t.description} for t in obj.tasks],
+                       attributes=[a.name for a in obj.attributes], plugin_version=obj.version)
         else:
             row.update(params=params(obj), description=obj.summary(), plugin_version=obj.version)
             if entry.kind == "sanitizers":

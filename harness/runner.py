@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .batches import group_batches, lease_key, run_any_job, split_batchable
+from .cache import check_dataset_inputs
 from .detached import (DetachedJob, DetachedOutcome, LeaseKeeper, apply_writes, detach,
                        receive_cache_files, run_detached_job)
 from .executors import Executor, JobLost, get_executor, lost_jobs_error
 from .planning import DEFAULT_STORE, Cell, Job, RunOptions, group_jobs, plan, resolve_device
+from .progress import JobLines
 from .registry import Registry, get_registry, remember
 from .reports import JobReport, RunReport
 from .resources import job_resources
@@ -56,6 +58,10 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
     forced = frozenset(rerun)
     pending = [c for c in cells if c.key not in done or c.plugin.name in forced]
+    # Data read from local files: a missing or malformed folder stops the run here, in one line.
+    for note in check_dataset_inputs(registry, spec.dataset, [c.dataset_params for c in pending],
+                                     [c.task for c in pending], spec.profile, spec.source):
+        print(f"ppbench: {note}", file=sys.stderr)
     report = RunReport(planned=len(cells), skipped=len(cells) - len(pending),
                        cell_keys=[c.key for c in cells])
     job_executor = get_executor(executor, workers=workers, device=options.device)
@@ -63,6 +69,17 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     job_options = options if job_executor.in_process else replace(options, show_progress=False)
     retries_left = LOST_JOB_RETRIES if getattr(job_executor, "retries_lost", False) else 0
     statuses_done = ("ok", "n/a") if retry_errors else ("ok", "error", "n/a")
+    lines = JobLines(len(pending)) if options.progress_lines else None
+
+    def job_line(job: Job, outcome: JobReport | JobLost | None) -> None:
+        if lines is None:
+            return
+        keys = [cell.key for cell in job.cells]
+        if isinstance(outcome, JobLost):
+            lines.job_done(job.label, job.seed, [report.statuses[k] for k in keys if k in report.statuses],
+                           lost=str(outcome))
+        else:
+            lines.job_done(job.label, job.seed, [report.statuses[k] for k in keys if k in report.statuses])
 
     def run_phase(pending: list[Cell], group: Callable[[list[Cell], set[str]], list]) -> None:
         """Run ``pending`` as the jobs ``group`` makes of them, until every cell is stored:
@@ -80,13 +97,14 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
                     else:
                         report.merge(outcome)
                         deferred.extend(outcome.deferred)
+                    job_line(job, outcome)
 
                 # A partial of a top-level function pickles, so worker processes can receive it.
                 job_executor.run(jobs, partial(run_any_job, options=job_options), on_done,
                                  show_progress=options.show_progress)
             else:
                 _run_detached(jobs, job_executor, store, registry, options, job_options, report,
-                              lost, deferred, cache_transfer)
+                              lost, deferred, cache_transfer, job_line)
             if lost:  # every other job's outcome is merged by now; their cells are stored
                 if retries_left <= 0:
                     raise lost_jobs_error(lost)
@@ -127,7 +145,8 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
 
 def _run_detached(jobs: list[Job], job_executor: Executor, store: ResultStore, registry: Registry,
                   options: RunOptions, job_options: RunOptions, report: RunReport,
-                  lost: list[JobLost], deferred: list[str], cache_transfer: bool) -> None:
+                  lost: list[JobLost], deferred: list[str], cache_transfer: bool,
+                  job_line: Callable[[Job, JobReport | JobLost | None], None]) -> None:
     """Jobs on workers that cannot reach the store: this process holds their leases, hands each a
     snapshot, and writes what they send back as they send it (ppbench.detached)."""
     leases = LeaseKeeper(store, options.run_id, options.lease_ttl)
@@ -163,6 +182,7 @@ def _run_detached(jobs: list[Job], job_executor: Executor, store: ResultStore, r
                 deferred.extend(outcome.report.deferred)
             finally:
                 leases.release(lease_of[job.label])
+                job_line(job.job, outcome)
 
         job_executor.run(work, partial(run_detached_job, options=job_options,
                                        cache_transfer=cache_transfer),

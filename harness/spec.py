@@ -353,6 +353,22 @@ def _parse_value(raw: str) -> Any:
         return raw  # a bare word is a string: `mode=entropy`
 
 
+def parse_dataset_arg(text: str) -> tuple[str, dict[str, Any]]:
+    """``celeba:root=/data/celeba`` -> ("celeba", {"root": "/data/celeba"}); a list value is kept
+    as it is (a data sweep, as in a spec's ``[dataset]`` table)."""
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if not name:
+        raise SpecError(f"--dataset {text!r} has no name (expected NAME[:key=value,...])")
+    params: dict[str, Any] = {}
+    for part in split_top_level(rest):
+        key, eq, raw = part.partition("=")
+        if not eq or not key.strip():
+            raise SpecError(f"--dataset {text!r}: {part!r} is not key=value")
+        params[key.strip()] = _parse_value(raw.strip())
+    return name, params
+
+
 def parse_plugin_arg(text: str) -> list[PluginConfig]:
     """``blur:sigma=2`` or ``blur:sigma=[1,2,4]`` (a sweep) or ``identity`` -> configurations."""
     name, _, rest = text.partition(":")

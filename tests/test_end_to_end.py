@@ -99,7 +99,8 @@ def test_the_cli_prints_the_leaderboard_and_reruns_nothing(small_run, capsys):
     captured = capsys.readouterr()
     assert code == 0
     assert "12 already stored, 0 run" in captured.err
-    table_rows = [line for line in captured.out.splitlines() if re.match(r"\|\s+(\d+|—)\s+\|", line)]
+    # The compact terminal table: one row per sanitizer configuration, tier first.
+    table_rows = [line for line in captured.out.splitlines() if re.match(r"\s+(\d+|—)\s{2,}\S", line)]
     assert len(table_rows) == 3
     assert any("identity" in row for row in table_rows)
 

@@ -324,8 +324,10 @@ def test_publish_writes_the_folder_and_is_stable(store, board, tmp_path):
     paths = publish([board], spec, out)
     names = sorted(p.name for p in paths)
     assert names == ["benchmark.toml", "index.html", "leaderboard.csv", "leaderboard.json",
-                     "leaderboard.md", "provenance.json", "tradeoff-synthfaces-smiling.png"]
+                     "leaderboard.md", "provenance.json", "synthfaces-smiling.html",
+                     "tradeoff-synthfaces-smiling.png"]
     assert (out / "tradeoff-synthfaces-smiling.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert json.loads((out / "provenance.json").read_text())["benchmark"] == "synthfaces-smiling"
     first = {p.name: p.read_bytes() for p in paths if p.suffix != ".png"}
     (again,) = boards_from_store(store, standard_check=STANDARD)
     publish([again], spec, out)

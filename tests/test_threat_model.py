@@ -221,3 +221,58 @@ def test_the_harness_hides_its_process_entries_from_its_sandboxes(testkit, tmp_p
     monkeypatch.chdir(tmp_path)
     cheat_run(tmp_path, "process", None)
     assert process_is_hidden()
+
+
+class OracleAsker(Attack):
+    """Declares the papers' standard adversary yet asks for query access to the sanitizer."""
+
+    name = "oracle-asker"
+    threat_model = "sanitized-labelled"
+    requires = ("oracle",)
+
+    def run(self, view, task, ctx):
+        return AttackResult(torch.zeros(len(view.test), dtype=torch.long))
+
+
+class ParamAsker(Attack):
+    """Asks for more than its threat model grants only when configured to."""
+
+    name = "param-asker"
+    threat_model = "sanitized-labelled"
+
+    def __init__(self, greedy: bool = False):
+        self.greedy = greedy
+        self.requires = ("oracle",) if greedy else ()
+
+    def run(self, view, task, ctx):
+        return AttackResult(torch.zeros(len(view.test), dtype=torch.long))
+
+
+class _Askers:
+    @hookimpl
+    def ppbench_register_attacks(self, register):
+        register(OracleAsker)
+        register(ParamAsker)
+
+
+def test_an_attack_asking_beyond_its_threat_model_does_not_load(testkit):
+    registry = build_registry(extra_plugins={"askers": _Askers()})
+    (failure,) = [f for f in registry.failures if f.plugin == "askers"]
+    assert ("attack 'oracle-asker' requires oracle, which its threat model 'sanitized-labelled' "
+            "does not grant") in failure.error
+    assert "white-box" in failure.error  # the threat models that would hold it are named
+
+
+def test_a_configured_instance_asking_beyond_its_threat_model_costs_its_cell(testkit, tmp_path):
+    only = type("OnlyParamAsker", (), {"ppbench_register_attacks": hookimpl(
+        lambda self, register: register(ParamAsker))})()
+    registry = build_registry(extra_plugins={"param-asker": only})
+    spec = write_spec(tmp_path / "s.toml", tables("sanitizers", 'name = "darken"\nstrength = 1.0'),
+                      tables("attacks", 'name = "param-asker"\ngreedy = true', 'name = "param-asker"'))
+    report = run(load_spec(spec), RunOptions(store=str(tmp_path / "r.db"), cache_dir=str(tmp_path / "c"),
+                                             isolation="none"), registry=registry)
+    frame = ResultStore(tmp_path / "r.db").frame().drop_duplicates("cell_key").set_index("plugin_label")
+    assert frame.loc["param-asker(greedy=True)", "status"] == "error"
+    assert "requires oracle, which its threat model" in frame.loc["param-asker(greedy=True)", "error"]
+    assert frame.loc["param-asker", "status"] == "ok"
+    assert report.count("error") == 1

@@ -102,6 +102,43 @@ class Figure:
 
 
 @dataclass
+class CellInfo:
+    """What one configuration's cells of one plugin recorded beside their figures: each seed's
+    wall time (seconds, the cell's own run: a shared sanitizer fit is not in it), the plugin's
+    diagnostics (values stored with role 'diagnostic', aggregated over seeds like any stored
+    value) and the messages of its error and n/a cells, each with the seeds it came from."""
+
+    wall_time: dict[int, float] = field(default_factory=dict)
+    diagnostics: dict[str, Figure] = field(default_factory=dict)
+    messages: dict[str, list[int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "wall_time_s": {str(seed): self.wall_time[seed] for seed in sorted(self.wall_time)},
+            "diagnostics": {name: {"mean": number(f.mean), "ci_low": number(f.ci_low),
+                                   "ci_high": number(f.ci_high), "n_seeds": f.n_seeds,
+                                   "interval": f.interval or None}
+                            for name, f in sorted(self.diagnostics.items())},
+            "messages": [{"message": text, "seeds": seeds} for text, seeds in sorted(self.messages.items())],
+        }
+
+
+def cell_kind(column: Column) -> str | None:
+    """The stored cell kind behind a board column ('attack' or 'metric'); None for a worst case,
+    which no single cell holds."""
+    if column.key.kind in (ATTACK, DETECTION):
+        return "attack"
+    if column.key.kind in (UTILITY, MEASURE):
+        return "metric"
+    return None
+
+
+def diagnostic_name(name: str) -> str:
+    """A stored diagnostic's name as shown: attacks store theirs as ``diag:<name>``."""
+    return name.removeprefix("diag:")
+
+
+@dataclass
 class Leaderboard:
     dataset: str
     task: str
@@ -120,6 +157,13 @@ class Leaderboard:
     # The data configuration of a data sweep ("n_train=500": the [dataset] parameters that differ
     # among the benchmark's configurations); '' when the benchmark has only one.
     data: str = ""
+    # Per (sanitizer, cell kind, plugin label): wall times, diagnostics and messages of the cells.
+    cell_info: dict[tuple[str, str, str], CellInfo] = field(default_factory=dict)
+
+    def info(self, sanitizer: str, column: Column) -> CellInfo | None:
+        """What the cells behind one configuration's figure in ``column`` recorded besides it."""
+        kind = cell_kind(column)
+        return self.cell_info.get((sanitizer, kind, column.key.plugin)) if kind else None
 
     @property
     def title(self) -> str:
@@ -180,6 +224,9 @@ class Leaderboard:
                     "n_seeds": int(cell["n_seeds"]), "interval": cell["interval"] or None,
                     "status": cell["status"],
                 }
+                info = self.info(row.sanitizer, column)
+                if info is not None:
+                    cells[column.header].update(info.as_dict())
             records.append({"position": int(row.position),
                             "tier": int(row.tier) if pd.notna(row.tier) else None,
                             "sanitizer": row.sanitizer, "worst_attack": row.worst_attack or None,
@@ -198,7 +245,8 @@ class Leaderboard:
                               "interval": self.floor.interval or None},
             "columns": [{"header": c.header, "kind": c.key.kind, "plugin": c.key.plugin or None,
                          "value": c.key.value, "role": c.role, "better": c.better,
-                         "threat_model": c.threat_model or None} for c in self.columns],
+                         "threat_model": c.threat_model or None, "plugin_name": c.plugin_name or None,
+                         "scoring": c.scoring or None} for c in self.columns],
             "rows": self.rows(), "footnotes": self.footnotes, "notes": self.notes,
             "provenance": self.provenance,
         }

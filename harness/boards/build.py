@@ -22,7 +22,7 @@ import pandas as pd
 from ..kinds import ATTACK_KINDS, audit_threat_models, separate_threat_models
 from ..provenance import collect_provenance
 from ..spec import canonical_json
-from .board import (ATTACK, DETECTION, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, Column,
+from .board import (ATTACK, DETECTION, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, CellInfo, Column,
                     ColumnKey, Figure, Leaderboard, board_slug, data_label,
                     parse_data_label)
 from .notes import footnotes, notes
@@ -336,9 +336,32 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                         columns=columns, utility_column=utility_column,
                         standard_check=standard_check if standard_check in {c.plugin_name for c in columns} else None,
                         floor=floor, table=table, ranking=ranking,
-                        provenance=collect_provenance(rows), notes=notes(rows, superseded))
+                        provenance=collect_provenance(rows), notes=notes(rows, superseded),
+                        cell_info=_cell_info(rows))
     board.footnotes = footnotes(board, seeds, tiered=tier_of is not None)
     return board
+
+
+def _cell_info(rows: pd.DataFrame) -> dict[tuple[str, str, str], CellInfo]:
+    """Per (sanitizer, cell kind, plugin label): each seed's wall time, the diagnostics over seeds
+    and the error and n/a messages, so that a board can show what its figures cost and what the
+    plugin saw without a query on the store."""
+    info: dict[tuple[str, str, str], CellInfo] = {}
+    for cell in rows.drop_duplicates("cell_key").sort_values(["seed", "cell_key"]).itertuples(index=False):
+        entry = info.setdefault((cell.sanitizer_label, cell.kind, cell.plugin_label), CellInfo())
+        if pd.notna(cell.wall_time) and math.isfinite(float(cell.wall_time)):
+            entry.wall_time[int(cell.seed)] = float(cell.wall_time)
+        if cell.status != "ok":
+            text = str(cell.error).strip() if isinstance(cell.error, str) and cell.error.strip() else (
+                f"{cell.status} (no message recorded)")
+            entry.messages.setdefault(f"{cell.status}: {text}", []).append(int(cell.seed))
+    diagnostics = rows[(rows["status"] == "ok") & (rows["role"] == "diagnostic")].sort_values("seed")
+    for (sanitizer, kind, plugin, name), values in diagnostics.groupby(
+            ["sanitizer_label", "kind", "plugin_label", "metric"], sort=True):
+        figure = _aggregate(values)
+        if figure.status == "ok":
+            info.setdefault((sanitizer, kind, plugin), CellInfo()).diagnostics[str(name)] = figure
+    return info
 
 
 def _num_classes(rows: pd.DataFrame) -> int:

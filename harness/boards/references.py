@@ -19,7 +19,7 @@ vanished would read as agreement.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..spec import Reference
 from .board import Leaderboard
@@ -28,20 +28,32 @@ from .board import Leaderboard
 def reference_rows(board: Leaderboard, references: Sequence[Reference]) -> list[dict[str, Any]]:
     """One row per reference that applies to ``board``: the paper's figure and ours."""
     columns = {c.header: c for c in board.columns}
-    labels = set(board.ranking["sanitizer"])
+
+    def figure(sanitizer: str, header: str) -> dict[str, Any]:
+        cell = board.figure(sanitizer, columns[header])
+        return {k: cell[k] for k in ("mean", "ci_low", "ci_high", "n_seeds", "status")}
+
+    return compare_references(references, board.task, set(board.ranking["sanitizer"]), set(columns), figure)
+
+
+def compare_references(references: Sequence[Reference], task: str, labels: set[str], headers: set[str],
+                       figure: Callable[[str, str], Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The comparison of :func:`reference_rows` for a board given by its row ``labels``, column
+    ``headers`` and a ``figure(sanitizer, header)`` lookup (mean, ci_low, ci_high, n_seeds,
+    status; a number may be None): also what the site uses on a published leaderboard.json."""
     rows = []
     for ref in references:
-        if ref.task is not None and ref.task != board.task:
+        if ref.task is not None and ref.task != task:
             continue
         row: dict[str, Any] = {"source": ref.source, "sanitizer": ref.sanitizer, "column": ref.column,
                                "paper": ref.paper_text, "ours": "", "agrees": ""}
         if ref.sanitizer not in labels:
             row["ours"] = "not on this board (no such row)"
-        elif ref.column not in columns:
+        elif ref.column not in headers:
             row["ours"] = "not on this board (no such column)"
         else:
-            cell = board.figure(ref.sanitizer, columns[ref.column])
-            mean, low, high = (float(cell[k]) for k in ("mean", "ci_low", "ci_high"))
+            cell = figure(ref.sanitizer, ref.column)
+            mean, low, high = (math.nan if cell[k] is None else float(cell[k]) for k in ("mean", "ci_low", "ci_high"))
             if cell["status"] != "ok" or not math.isfinite(mean):
                 row["ours"] = str(cell["status"])
             else:

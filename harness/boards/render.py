@@ -11,14 +11,18 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import pandas as pd
 from tabulate import tabulate
 
-from ..provenance import provenance_lines
+from ..provenance import provenance_lines, provenance_once
 from ..spec import Reference
 from .board import FLAG, PARETO, SANITIZER, TIDY_COLUMNS, TIER, WORST_ATTACK, LEAKS, Leaderboard
 from .references import REFERENCE_HEADERS, REFERENCE_NOTE, reference_table_rows
+from .diagnostics import CSV_COLUMNS, DIAGNOSTICS_INTRO, csv_frame
+from .diagnostics import markdown_lines as diagnostic_lines
 
-Format = Literal["md", "csv", "json", "html"]
-FORMATS: tuple[str, ...] = ("md", "csv", "json", "html")
-EXTENSIONS = {"md": "md", "csv": "csv", "json": "json", "html": "html"}
+Format = Literal["text", "md", "csv", "json", "html"]
+FORMATS: tuple[str, ...] = ("text", "md", "csv", "json", "html")
+# What `ppbench leaderboard --out` writes unless told: the text table is for reading in a terminal.
+FILE_FORMATS: tuple[str, ...] = ("md", "csv", "json", "html")
+EXTENSIONS = {"text": "txt", "md": "md", "csv": "csv", "json": "json", "html": "html"}
 
 
 def _alignment(headers: Sequence[str]) -> list[str]:
@@ -37,6 +41,8 @@ def render_markdown(boards: Sequence[Leaderboard], *, title: str | None = None,
         parts.append(description.strip() + "\n")
     if not boards:
         parts.append("No results.\n")
+    # Said once for a multi-board document: what every board shares, then each board's own.
+    shared_provenance, own_provenance = provenance_once({b.slug: b.provenance for b in boards})
     for board in boards:
         shown = board.display()
         body = [[str(v).replace("|", "\\|") for v in row] for row in shown.itertuples(index=False)]
@@ -54,8 +60,18 @@ def render_markdown(boards: Sequence[Leaderboard], *, title: str | None = None,
             section += [f"![{caption}]({path})", ""]
         if board.notes:
             section += ["**Notes**", ""] + [f"- {line}" for line in board.notes] + [""]
-        section += ["**Provenance**", ""] + [f"- {line}" for line in provenance_lines(board.provenance)]
+        diagnostics = diagnostic_lines(board)
+        if diagnostics:
+            section += ["**Diagnostics**", "", DIAGNOSTICS_INTRO, ""] + diagnostics + [""]
+        if len(boards) == 1:
+            section += ["**Provenance**", ""] + [f"- {line}" for line in provenance_lines(board.provenance)]
+        elif own_provenance.get(board.slug):
+            section += ["**Provenance of this board** (beside the shared one at the end)", ""] + [
+                f"- {line}" for line in own_provenance[board.slug]]
         parts.append("\n".join(section) + "\n")
+    if len(boards) > 1 and shared_provenance:
+        parts.append("\n".join(["## Provenance", "", "Shared by every board above:", ""]
+                               + [f"- {line}" for line in shared_provenance]) + "\n")
     return "\n".join(parts)
 
 
@@ -81,7 +97,10 @@ def render_csv(boards: Sequence[Leaderboard]) -> str:
     """The tidy CSV. Floats are written by this function, not by pandas' formatter (which depends
     on the pandas and numpy versions and on the column's dtype), so the CSV's numbers are the
     table's numbers exactly: parsed back, they compare equal."""
-    frame = tidy_frame(boards).copy()
+    # Each board's tidy rows with their cells' messages, then its diagnostic rows (kind
+    # "diagnostic": wall time and the plugins' diagnostics), so the CSV stays one figure a row.
+    frame = (pd.concat([csv_frame(b) for b in boards], ignore_index=True) if boards
+             else pd.DataFrame(columns=list(CSV_COLUMNS)))
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_float_dtype(values) or pd.api.types.is_object_dtype(values):
@@ -111,8 +130,8 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; co
 table { border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
 th { background: #f3f3f3; }
-td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td:nth-child(2) { text-align: left; }
+td { text-align: left; font-variant-numeric: tabular-nums; }
+td[style*="right"] { white-space: nowrap; }
 tr:nth-child(even) td { background: #fafafa; }
 .footnotes, .notes, .provenance { font-size: 0.85em; color: #444; }
 img { max-width: 100%; border: 1px solid #ddd; }
@@ -138,8 +157,9 @@ def render_html(boards: Sequence[Leaderboard], *, title: str = "ppbench leaderbo
         parts.append("<p>No results.</p>")
     for board in boards:
         shown = board.display()
+        # Numbers right-aligned (the tabulate alignment), text columns left and wrapping.
         table = str(tabulate(shown.values.tolist(), headers=list(shown.columns), tablefmt="html",
-                             disable_numparse=True))
+                             colalign=_alignment(list(shown.columns)), disable_numparse=True))
         parts += [f'<section id="{esc(board.slug)}">', f"<h2>{esc(board.title)}</h2>", table]
         parts.append('<ul class="footnotes">' + "".join(f"<li>{esc(n)}</li>" for n in board.footnotes)
                      + "</ul>")
@@ -163,9 +183,13 @@ def render_html(boards: Sequence[Leaderboard], *, title: str = "ppbench leaderbo
 
 
 def render(boards: Sequence[Leaderboard], fmt: Format | str = "md", *, title: str | None = None) -> str:
-    """All boards in one document: ``md`` (pipe tables with footnotes and provenance), ``csv`` (the
+    """All boards in one document: ``text`` (the compact terminal table, :mod:`.terminal`), ``md`` (pipe tables with footnotes and provenance), ``csv`` (the
     tidy frame, one row per configuration and column), ``json`` (boards with rows and provenance,
     NaN as null) or ``html`` (a standalone page)."""
+    if fmt == "text":
+        from .terminal import render_terminal
+
+        return render_terminal(boards)
     if fmt == "md":
         return render_markdown(boards, title=title)
     if fmt == "csv":
@@ -178,7 +202,7 @@ def render(boards: Sequence[Leaderboard], fmt: Format | str = "md", *, title: st
 
 
 def write_leaderboards(boards: Sequence[Leaderboard], out_dir: str | Path,
-                       formats: Iterable[str] = FORMATS) -> list[Path]:
+                       formats: Iterable[str] = FILE_FORMATS) -> list[Path]:
     """Write ``<slug>.<ext>`` per board and a combined ``leaderboard.<ext>`` per format, where the
     slug is ``<dataset>-<task>``; returns the paths written."""
     out_dir = Path(out_dir)
