@@ -15,7 +15,7 @@ from .api import HONEST_REFERENCE, Context, MetricValue, MetricView, NotApplicab
 from .cache import FittedSanitizer, SharedModels
 from .data import DatasetSplits, ImageSet, copy_image_set
 from .guards import error_text, make_plugin, plugin_stage
-from .kinds import ViewInputs, attack_kind, beyond_threat_model, resolve_requirements
+from .kinds import ViewInputs, attack_kind, resolve_requirements
 from .planning import Cell
 from .profiling import phase
 from .provenance import cell_provenance
@@ -113,10 +113,6 @@ def prepare_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, spli
         attack, source, cell.sanitizer.name, mode)
     if wrong_mode is not None:
         return wrong_mode
-    # Requirements set from parameters are checked here; a class's own, when it loads.
-    beyond = beyond_threat_model(attack)
-    if beyond:
-        raise PluginContractError(beyond)
     resolution = resolve_requirements(attack.requires, has_aux=splits.aux is not None,
                                       capabilities=type(sanitizer).capabilities,
                                       attack=cell.plugin_label, sanitizer=cell.sanitizer.name,

@@ -20,8 +20,7 @@ import pluggy
 
 from . import hookspecs
 from .api import SANITIZER_CAPABILITIES, Attack, DatasetSpec, Sanitizer, UtilityMetric
-from .kinds import (PLUGIN_KINDS, attack_kind, beyond_threat_model, requirement_alternatives,
-                    requirement_labels, threat_model)
+from .kinds import PLUGIN_KINDS, attack_kind, requirement_alternatives, requirement_labels, threat_model
 
 ENTRY_POINT_GROUP = "ppbench"
 LOAD_PLUGINS_ENV = "PPBENCH_LOAD_PLUGINS"
@@ -171,13 +170,10 @@ def _check_registered(kind: str, obj: Any) -> str:
     if issubclass(obj, Attack):
         # A class-level `requires` is checked now (names, alternatives); one that an instance sets
         # from its parameters, or a property, is checked when a configured instance runs.
-        attack_kind(obj)
-        threat_model(obj)
         if not isinstance(obj.requires, property):
             requirement_alternatives(obj.requires, obj.name)
-            problem = beyond_threat_model(obj)
-            if problem:
-                raise ValueError(problem)
+        attack_kind(obj)
+        threat_model(obj)
     obj.param_defaults()  # a constructor that cannot be introspected fails here, at load time
     return obj.name
 
