@@ -165,6 +165,10 @@ class DatasetSpec:
     line naming what is missing or malformed, which the run reports as a spec error instead of
     an error in every cell; it returns notes for the user (e.g. splits scaled down to a small
     folder).
+
+    ``revision(params)``, optional, is also for local files: a digest of what they hold now
+    (:func:`ppbench.data_revision.folder_digest` of the folder), so that a store and the cache
+    never serve results computed from files changed since (:mod:`ppbench.data_revision`).
     """
 
     name: str
@@ -176,6 +180,7 @@ class DatasetSpec:
     params: dict[str, Any] = field(default_factory=dict)
     version: str = "1"
     check: Callable[[Profile, Sequence[Task], dict[str, Any]], Sequence[str]] | None = None
+    revision: Callable[[dict[str, Any]], str] | None = None
 
     def attribute_map(self) -> dict[str, Attribute]:
         return {a.name: a for a in self.attributes}

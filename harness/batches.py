@@ -183,8 +183,9 @@ def _prepare(batch: BatchJob, options: RunOptions, registry: Registry, splits: A
     cache_root = Path(options.cache_dir)
     members: list[_Member] = []
     alone: list[Cell] = []
+    revision = options.revision_of(dataset_key(registry, batch.dataset, batch.dataset_params, batch.seal))
     shared = SharedModels(cache_root, {"data": dataset_identity(registry, batch.dataset,
-                                                                batch.dataset_params, batch.seal),
+                                                                batch.dataset_params, batch.seal, revision),
                                        "seed": batch.seed, "profile": batch.profile})
     shared_seed = derive_seed(batch.seed, "shared")
     isolated = (Isolated(sandbox_for(options.registry_recipe), shared, shared_seed)
@@ -197,7 +198,7 @@ def _prepare(batch: BatchJob, options: RunOptions, registry: Registry, splits: A
         honest, _ = reference_config(registry, cell.sanitizer)
         path = fitted_path(cache_root, cell.sanitizer.name,
                            fit_key(registry, cell.dataset, cell.dataset_params, cell.task,
-                                   cell.sanitizer, cell.seed, cell.profile, cell.seal))
+                                   cell.sanitizer, cell.seed, cell.profile, cell.seal, revision))
         if honest is not None or not path.exists():
             alone.append(cell)
             continue

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .batches import BatchJob, run_any_job
 from .cache import fitted_path
-from .planning import Cell, Job, RunOptions, fit_key
+from .planning import Cell, Job, RunOptions, dataset_key, fit_key
 from .registry import Registry
 from .reports import JobReport
 from .store import Fact, ResultStore
@@ -131,7 +131,8 @@ def detach(job: Job, store: ResultStore, registry: Registry, options: RunOptions
         # A job's own fit; a batch job's, one per cell.
         for sanitizer in dict.fromkeys(cell.sanitizer for cell in job.cells):
             key = fit_key(registry, job.dataset, job.dataset_params, job.task, sanitizer, job.seed,
-                          job.profile, job.seal)
+                          job.profile, job.seal, options.revision_of(
+                              dataset_key(registry, job.dataset, job.dataset_params, job.seal)))
             path = fitted_path(root, sanitizer.name, key)
             for entry in (path, path.with_name(path.name + _CHECKSUM)):
                 if entry.exists():

@@ -144,9 +144,11 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
     device = options.device
     dataset_spec = registry.dataset(job.dataset)
     cache_root = Path(options.cache_dir)
+    # Local files' revision keys what is cached from them (fits, shared models), never a seed.
+    revision = options.revision_of(dataset_key(registry, job.dataset, job.dataset_params, job.seal))
     # Raw-data models depend on the data and the seed, not on the task: tasks share them.
     shared = SharedModels(cache_root, {"data": dataset_identity(registry, job.dataset, job.dataset_params,
-                                                                job.seal),
+                                                                job.seal, revision),
                                        "seed": job.seed, "profile": job.profile})
 
     fitted: FittedSanitizer | None = None
@@ -198,7 +200,9 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
         raw_seal = Seal(raw_inputs(splits))
     sanitizer_source = f"sanitizer {job.sanitizer_label}"
     fit_error = None
-    path = fitted_path(cache_root, job.sanitizer.name, key)
+    path = fitted_path(cache_root, job.sanitizer.name, fit_key(
+        registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed, job.profile,
+        job.seal, revision) if revision else key)
     label = job.label
 
     def reload() -> None:
@@ -268,7 +272,9 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                 honest_job = replace(job, sanitizer=honest)
                 honest_state["fit"] = obtain_fit(
                     honest_job, registry.sanitizer(honest.name),
-                    fitted_path(cache_root, honest.name, honest_key), source)
+                    fitted_path(cache_root, honest.name, fit_key(
+                        registry, job.dataset, job.dataset_params, job.task, honest, job.seed,
+                        job.profile, job.seal, revision)), source)
                 honest_state["seal"] = Seal(sanitized_inputs(honest_state["fit"]))
             except Exception as exc:  # noqa: BLE001 - it costs the cells that need it
                 honest_state["error"] = f"{source} could not be fitted: {error_text(exc)}"

@@ -140,6 +140,12 @@ class RunOptions:
     # Run the cells of batchable attacks in batch jobs, several sanitizer configurations at once
     # (ppbench.batches); --batch-attacks auto turns it on for a GPU.
     batch_attacks: bool = False
+    # Local data's revisions (ppbench.data_revision): dataset key -> digest of its files, mixed
+    # into the keys of cached fits and shared models.
+    data_revisions: tuple[tuple[str, str], ...] = ()
+
+    def revision_of(self, data_key: str) -> str:
+        return dict(self.data_revisions).get(data_key, "")
 
 
 def version_of(registry: Registry, kind: str, name: str) -> dict[str, str]:
@@ -161,14 +167,17 @@ def code_identity(registry: Registry, kind: str, name: str) -> dict[str, str]:
 
 
 def dataset_identity(registry: Registry, name: str, params: tuple[tuple[str, Any], ...],
-                     seal: str = "") -> dict[str, Any]:
+                     seal: str = "", revision: str = "") -> dict[str, Any]:
     """What identifies the data beyond the run seed. ``seal``: the commitment of a sealed run's
-    secret salt (:mod:`~ppbench.sealing`), whose data differ from the unsealed draw."""
+    secret salt (:mod:`~ppbench.sealing`), whose data differ from the unsealed draw;
+    ``revision``: what local files hold (:mod:`~ppbench.data_revision`), for cache keys only."""
     spec = registry.dataset(name)
     identity = {"dataset": name, "params": {**spec.params, **dict(params)}, "version": spec.version,
                 "distribution": registry.get("datasets", name).source.distribution}
     if seal:
         identity["seal"] = seal
+    if revision:
+        identity["revision"] = revision
     return identity
 
 
@@ -180,10 +189,10 @@ def dataset_key(registry: Registry, name: str, params: tuple[tuple[str, Any], ..
 
 
 def fit_key(registry: Registry, dataset: str, dataset_params: tuple, task: Task,
-            sanitizer: PluginConfig, seed: int, profile: str, seal: str = "") -> str:
+            sanitizer: PluginConfig, seed: int, profile: str, seal: str = "", revision: str = "") -> str:
     """Content hash of a fitted sanitizer: everything that can change its fitted state."""
     return hashlib.sha256(canonical_json({
-        "data": dataset_identity(registry, dataset, dataset_params, seal), "task": task.as_dict(),
+        "data": dataset_identity(registry, dataset, dataset_params, seal, revision), "task": task.as_dict(),
         "sanitizer": sanitizer.name, "params": sanitizer.kwargs,
         "code": code_identity(registry, "sanitizers", sanitizer.name),
         "seed": seed, "profile": profile, "storage": STORAGE_FORMAT,

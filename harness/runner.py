@@ -17,10 +17,11 @@ from typing import Callable, Iterable
 
 from .batches import group_batches, lease_key, run_any_job, split_batchable
 from .cache import check_dataset_inputs
+from .data_revision import check_store_revisions, data_revisions
 from .detached import (DetachedJob, DetachedOutcome, LeaseKeeper, apply_writes, detach,
                        receive_cache_files, run_detached_job)
 from .executors import Executor, JobLost, get_executor, lost_jobs_error
-from .planning import DEFAULT_STORE, Cell, Job, RunOptions, group_jobs, plan, resolve_device
+from .planning import DEFAULT_STORE, Cell, Job, RunOptions, dataset_key, group_jobs, plan, resolve_device
 from .progress import JobLines
 from .registry import Registry, get_registry, remember
 from .reports import JobReport, RunReport
@@ -62,6 +63,18 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     for note in check_dataset_inputs(registry, spec.dataset, [c.dataset_params for c in pending],
                                      [c.task for c in pending], spec.profile, spec.source):
         print(f"ppbench: {note}", file=sys.stderr)
+    # What those files hold now: the store refuses cells from other contents of the same folder,
+    # and cached fits and shared models are keyed by it (ppbench.data_revision).
+    # Stored cells' folders too, where they are at hand: edited files must not pass for the
+    # stored results' own.
+    revisions = data_revisions(registry, spec.dataset, [c.dataset_params for c in cells], spec.source,
+                               needed={c.dataset_params for c in pending})
+    if revisions:
+        seal = commitment(options.salt) if options.salt else ""
+        by_key = {dataset_key(registry, spec.dataset, params, seal): revision
+                  for params, revision in revisions.items()}
+        check_store_revisions(store, spec.dataset, by_key, spec.source)
+        options = replace(options, data_revisions=tuple(sorted(by_key.items())))
     report = RunReport(planned=len(cells), skipped=len(cells) - len(pending),
                        cell_keys=[c.key for c in cells])
     job_executor = get_executor(executor, workers=workers, device=options.device)

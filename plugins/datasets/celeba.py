@@ -62,9 +62,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ppbench import Attribute, DatasetSpec, DatasetSplits, ImageSet, Profile, Task, hookimpl
 
-from .local_files import (SIZE_PARAMS, assemble, check_crop, deal, fit_sizes, file_stamp,
-                         image_size, label_tensors, read_images, requested_sizes, require_root,
-                         rng)
+from .local_files import (SIZE_PARAMS, assemble, check_crop, deal, file_stamp, fit_sizes,
+                          image_size, label_tensors, read_images, requested_sizes, require_root,
+                          rng, root_revision)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -432,6 +432,7 @@ def ppbench_register_datasets(register) -> None:
         params=dict(DEFAULT_PARAMS),
         version="1",
         check=check,
+        revision=root_revision,
     ))
     register(DatasetSpec(
         name=IDENTITIES_NAME,
@@ -445,4 +446,5 @@ def ppbench_register_datasets(register) -> None:
         params=dict(IDENTITY_PARAMS),
         version="1",
         check=check_identities,
+        revision=root_revision,
     ))

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ppbench import Attribute, DatasetSpec, DatasetSplits, ImageSet, Profile, Task, hookimpl
 
 from .local_files import (SIZE_PARAMS, assemble, check_crop, deal, file_stamp, fit_sizes,
-                         image_size, label_tensors, list_files, read_images, requested_sizes,
-                         require_root, rng)
+                          image_size, label_tensors, list_files, read_images, requested_sizes,
+                          require_root, rng, root_revision)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -151,4 +151,5 @@ def ppbench_register_datasets(register) -> None:
         params=dict(DEFAULT_PARAMS),
         version="1",
         check=check,
+        revision=root_revision,
     ))

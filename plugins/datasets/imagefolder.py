@@ -267,6 +267,14 @@ def load(profile: Profile, seed: int, root: str | None = None, labels: str = "la
     return assemble(splits)
 
 
+def revision(params: dict[str, Any]) -> str:
+    """The images under ``root`` and the labels CSV, wherever it lives."""
+    from ppbench.data_revision import folder_digest
+
+    root = Path(params["root"]).expanduser()
+    return folder_digest(root, (root / Path(params["labels"]).expanduser()).resolve())
+
+
 @hookimpl
 def ppbench_register_datasets(register) -> None:
     register(DatasetSpec(
@@ -280,4 +288,5 @@ def ppbench_register_datasets(register) -> None:
         params=dict(DEFAULT_PARAMS),
         version="1",
         check=check,
+        revision=revision,
     ))

@@ -64,6 +64,14 @@ def require_root(dataset: str, root: Any, expected: str) -> Path:
     return path
 
 
+def root_revision(params: Mapping[str, Any]) -> str:
+    """``DatasetSpec.revision`` of a data set read from the folder ``root``: a digest of its files
+    (ppbench.data_revision), so that edited files are never answered from the cache."""
+    from ppbench.data_revision import folder_digest
+
+    return folder_digest(Path(params["root"]).expanduser())
+
+
 def file_stamp(*paths: Path) -> tuple:
     """What changes when one of ``paths`` is rewritten: the key of a per-process parse cache."""
     stamp = []
