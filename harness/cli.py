@@ -61,14 +61,39 @@ def device_arg(text: str) -> str:
     return text
 
 
-def default_spec_path() -> Path:
-    """The default benchmark's spec: beside the source tree, else under the working directory."""
-    relative = Path("leaderboards") / DEFAULT_BENCHMARK / "benchmark.toml"
+def published_spec_path(name: str) -> Path | None:
+    """A published benchmark's spec by its name (``mnist5k``): leaderboards/<name>/benchmark.toml
+    beside the source tree, else under the working directory."""
+    relative = Path("leaderboards") / name / "benchmark.toml"
     for root in (Path(__file__).resolve().parents[1], Path.cwd()):
         if (root / relative).exists():
             return root / relative
-    raise SpecError(f"no default benchmark found ({relative} beside the ppbench sources or in the "
-                    f"current directory); pass a spec file")
+    return None
+
+
+def default_spec_path() -> Path:
+    """The default benchmark's spec: beside the source tree, else under the working directory."""
+    found = published_spec_path(DEFAULT_BENCHMARK)
+    if found is None:
+        raise SpecError(f"no default benchmark found (leaderboards/{DEFAULT_BENCHMARK}/benchmark.toml "
+                        f"beside the ppbench sources or in the current directory); pass a spec file")
+    return found
+
+
+def spec_path_arg(text: str | None) -> Path:
+    """The spec a command names: a file, or a published benchmark's name, or the default."""
+    if not text:
+        return default_spec_path()
+    path = Path(text)
+    if not path.exists() and path.suffix != ".toml" and "/" not in text:
+        found = published_spec_path(text)
+        if found is not None:
+            return found
+        root = default_spec_path().parents[1]
+        names = sorted(p.parent.name for p in root.glob("*/benchmark.toml"))
+        raise SpecError(f"{text}: no such spec file, nor a published benchmark of that name "
+                        f"(published in {root}: {', '.join(names)})")
+    return path
 
 
 def _registered(registry: Any, kind: str, name: str, where: str) -> Any:
@@ -95,7 +120,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchmarkSpec:
     from .registry import get_registry
 
     registry = get_registry()
-    spec = load_spec(args.spec if args.spec else default_spec_path())
+    spec = load_spec(spec_path_arg(args.spec))
     flags_used = any([args.dataset, args.task, args.sanitizer, args.attack, args.metric])
     overrides: dict[str, Any] = dict(
         tasks=tuple(args.task or ()),
@@ -332,7 +357,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not Path(args.store).exists():
         raise SpecError(f"{args.store}: no results store here; run `ppbench run` first or pass --store")
     check_store(args.store, write=False)
-    spec = load_spec(args.spec) if args.spec else None
+    spec = load_spec(spec_path_arg(args.spec)) if args.spec else None
     keys = [c.key for c in plan(spec, seal=store_seal(ResultStore(args.store)))] if spec else None
     boards = boards_from_store(ResultStore(args.store), keys, spec.standard_check if spec else None)
     if args.task:
@@ -372,7 +397,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if not Path(args.store).exists():
         raise SpecError(f"{args.store}: no results store here; run `ppbench run` first or pass --store")
     check_store(args.store, write=False)
-    spec_path = Path(args.spec) if args.spec else default_spec_path()
+    spec_path = spec_path_arg(args.spec)
     spec = load_spec(spec_path)
     store = ResultStore(args.store)
     cells = plan(spec, seal=store_seal(store))
@@ -490,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Run the cells of a benchmark spec that the store does not "
                                         "hold yet (the default benchmark when no spec is given); "
                                         "flags override the spec.")
-    runner.add_argument("spec", nargs="?", help="benchmark spec (TOML); default: the default benchmark")
+    runner.add_argument("spec", nargs="?", help="benchmark spec (TOML), or a published benchmark's "
+                                                "name (mnist5k); default: the default benchmark")
     runner.add_argument("--dataset", metavar="NAME[:k=v,...]",
                         help="data set, with loader parameters, e.g. celeba:root=/data/celeba")
     runner.add_argument("--task", action="append", help="task name (repeatable)")

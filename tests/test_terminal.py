@@ -123,3 +123,14 @@ def test_the_spec_changed_by_flags_says_why_it_is_not_published(testkit, tmp_pat
     capsys.readouterr()
     assert main(run_args(tmp_path, "--attack", "threshold")) == 0
     assert "not published: flags changed the spec" in capsys.readouterr().err
+
+
+def test_a_published_benchmark_is_named_by_its_name():
+    from ppbench.cli import default_spec_path, spec_path_arg
+    from ppbench.spec import SpecError
+
+    root = default_spec_path().parents[1]
+    assert spec_path_arg("mnist5k") == root / "mnist5k" / "benchmark.toml"
+    assert spec_path_arg(None) == default_spec_path()
+    with pytest.raises(SpecError, match=r"nosuch: no such spec file, nor a published benchmark .*mnist5k"):
+        spec_path_arg("nosuch")
