@@ -231,10 +231,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          progress_lines=not args.no_progress and not terminal,
                          time_limit=args.time_limit, salt=salt,
                          isolation=args.isolation, batch_attacks=batching)
-    print(f"ppbench: benchmark {spec.name} ({spec.source}), data set {spec.dataset}, "
-          f"profile {spec.profile}, "
-          f"{spec.seeds} seed(s), device {options.device}, store {args.store}, cache {cache}",
-          file=sys.stderr)
+    say(f"benchmark {spec.name} ({spec.source}), data set {spec.dataset}, profile {spec.profile}, "
+        f"{spec.seeds} seed(s), device {options.device}, store {args.store}, cache {cache}")
     if salt is not None:
         from .sealing import commitment, salt_file
 
@@ -245,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = run(spec, options, executor=args.executor, workers=args.workers,
                  retry_errors=args.retry_errors, rerun=rerun,
                  cache_transfer=args.executor == "ray" and args.ray_cache == "object-store")
-    print(f"ppbench: {report.summary()}", file=sys.stderr)
+    say(report.summary())
     if args.profile_run:
         from .profiling import summarize, write_profile
 
@@ -259,8 +257,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_boards(boards, args)
     sys.stdout.flush()  # the table before the summary, when both go to one terminal or log
     for line in closing_summary(spec, args.store, cache, len(report.cell_keys)):
-        print(f"ppbench: {line}", file=sys.stderr)
+        say(line)
     return 0
+
+
+def say(text: str) -> None:
+    """One message on stderr, on one line (a log is searched line by line)."""
+    print(f"ppbench: {text}", file=sys.stderr)
 
 
 def closing_summary(spec: BenchmarkSpec, store: str, cache: Path, cells: int) -> list[str]:

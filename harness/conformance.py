@@ -447,6 +447,11 @@ def cmd_check(args: "argparse.Namespace") -> int:
         report = check(entry.obj, params, device=device, source=str(entry.source))
         print(report.table())
         print(report.summary())
+        if any(r.status == "FAIL" and "not an attribute" in r.detail for r in report.rows):
+            toy = ", ".join(a.name for a in testing.TOY_ATTRIBUTES)
+            print(f"note: the checks run on a toy data set whose attributes are {toy} (task: hide "
+                  f"{testing.TOY_TASK.sensitive}, keep {', '.join(testing.TOY_TASK.utility)}); a "
+                  f"parameter that names another attribute needs --params, e.g. keep=keep")
         passed = passed and report.passed
     return 0 if passed else 1
 

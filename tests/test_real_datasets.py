@@ -245,7 +245,7 @@ def test_utkface_reads_the_labels_from_the_file_names(registry, utk_root):
 def test_utkface_without_faces_is_one_line(registry, tmp_path):
     (tmp_path / "UTKFace").mkdir()
     one_line_error(lambda: check(registry, "utkface", root=str(tmp_path)), "no faces named",
-                   "[age]_[gender]_[race]_[date&time].jpg", "pass that")
+                   "[age]_[gender]_[race]_[date&time].jpg", f"{tmp_path / 'UTKFace'} holds")
     one_line_error(lambda: check(registry, "utkface"), "set root")
 
 
@@ -292,9 +292,8 @@ def test_ferg_labels_characters_and_expressions_in_a_closed_set(registry, ferg_r
 
 
 def test_ferg_missing_folders_are_one_line(registry, tmp_path):
+    one_line_error(lambda: check(registry, "ferg", root=str(tmp_path)), "lacks 42 of the 42")
     write_ferg(tmp_path / "FERG_DB_256", per_folder=1)
-    one_line_error(lambda: check(registry, "ferg", root=str(tmp_path)), "lacks 42 of the 42",
-                   "pass that")
     root = tmp_path / "FERG_DB_256"
     for image in (root / "ray" / "ray_joy").iterdir():
         image.unlink()
@@ -418,3 +417,15 @@ def test_the_cli_reports_a_missing_or_malformed_folder_in_one_line(tmp_path, cap
     errors = [line for line in err.splitlines() if "error" in line]
     assert len(errors) == 1 and "benchmark.toml: [dataset]" in errors[0]
     assert "no faces named" in errors[0] and "Traceback" not in err
+
+
+def test_the_folder_holding_utkface_or_ferg_will_do_as_root(registry, tmp_path, utk_root, ferg_root):
+    """A user passes either the folder an archive unpacks to or the one holding it."""
+    import shutil
+
+    shutil.copytree(utk_root, tmp_path / "utk" / "UTKFace")
+    shutil.copytree(ferg_root, tmp_path / "ferg" / "FERG_DB_256")
+    for name, root, direct in (("utkface", tmp_path / "utk", utk_root), ("ferg", tmp_path / "ferg", ferg_root)):
+        above = load(registry, name, root=str(root), image_size=8)
+        inside = load(registry, name, root=str(direct), image_size=8)
+        assert torch.equal(above.test.images, inside.test.images), name

@@ -88,15 +88,15 @@ def _index_cached(root: Path, stamp: tuple) -> Index:
 
 def read_index(root: Any) -> Index:
     path = require_root(NAME, root, EXPECTED).resolve()
+    # FERG_DB_256 itself, or the folder holding it: either is what a user means.
+    if (path / "FERG_DB_256").is_dir() and not (path / CHARACTERS[0]).is_dir():
+        path = path / "FERG_DB_256"
     missing = [f for f in _folders(path) if not f.is_dir()]
     if missing:
-        hint = ""
-        if (path / "FERG_DB_256").is_dir():
-            hint = f"; {path / 'FERG_DB_256'} is a folder: pass that"
         shown = missing[0].relative_to(path)
         raise ValueError(f"data set {NAME!r}: {path} lacks {len(missing)} of the "
                          f"{len(CHARACTERS) * len(EXPRESSIONS)} folders of {EXPECTED}, e.g. "
-                         f"{shown}/{hint}")
+                         f"{shown}/")
     return _index_cached(path, file_stamp(*_folders(path)))
 
 

@@ -98,12 +98,9 @@ def _index_cached(root: Path, stamp: tuple) -> Index:
             files.append(name)
             rows.append(parsed)
     if not files:
-        hint = ""
-        if (root / "UTKFace").is_dir():
-            hint = f"; {root / 'UTKFace'} is a folder: pass that"
         what = f"{len(skipped)} .jpg file(s), none named so" if skipped else "no .jpg files"
         raise ValueError(f"data set {NAME!r}: {root} holds no faces named {PATTERN} "
-                         f"(found {what}){hint}")
+                         f"(found {what})")
     values = np.array(rows, dtype=np.int64)
     labels = {"gender": values[:, 1], "race": values[:, 2],
               "age": np.array([age_group(a) for a in values[:, 0]], dtype=np.int64)}
@@ -112,6 +109,9 @@ def _index_cached(root: Path, stamp: tuple) -> Index:
 
 def read_index(root: Any) -> Index:
     path = require_root(NAME, root, EXPECTED).resolve()
+    # The folder the archive unpacks to, or the folder holding it: either is what a user means.
+    if (path / "UTKFace").is_dir() and not any(path.glob("*.jpg")):
+        path = path / "UTKFace"
     return _index_cached(path, file_stamp(path))
 
 
