@@ -192,8 +192,9 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"      inputs: {', '.join(row['inputs'])}")
             if kind == "attacks":
                 requires = ", ".join(row["requires"]) or "nothing beyond the standard view"
-                print(f"      requires: {requires}; scoring: {row['kind']}; threat model: "
-                      f"{row['threat_model']} ({row['knowledge']}): {row['threat_model_description']}")
+                print(f"      attacker knowledge: {row['knowledge']}; threat model: {row['threat_model']}: "
+                      f"{row['threat_model_description']}")
+                print(f"      requires: {requires}; scoring: {row['kind']}")
         print()
     if info["failures"]:
         print("Plugins that failed to load:")
@@ -445,6 +446,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from .show import show
+    from .store import ResultStore, check_store
+
+    if not Path(args.store).exists():
+        raise SpecError(f"{args.store}: no results store here; pass --store")
+    check_store(args.store, write=False)
+    for line in show(ResultStore(args.store).frame(), args.cell, sanitizer=args.sanitizer,
+                     plugin=args.plugin, seed=args.seed, task=args.task, store=args.store):
+        print(line)
+    return 0
+
+
 def cmd_check_harness(args: argparse.Namespace) -> int:
     from .sanity import check_harness
 
@@ -586,6 +600,18 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the folder of published benchmarks, for --site-only (default: leaderboards)")
     publisher.set_defaults(func=cmd_publish)
 
+    shower = sub.add_parser("show", help="one stored cell in full: figures, diagnostics, budget, provenance",
+                            description="Print a stored cell: its configuration, status and message, "
+                                        "figures with intervals, diagnostics, the budget its figure "
+                                        "was produced with, and its provenance.")
+    shower.add_argument("cell", nargs="?", help="the cell's key, or a unique prefix of it (a board's "
+                                                "JSON lists them under cell_keys)")
+    shower.add_argument("--sanitizer", help="every cell of this sanitizer label (as on the board)")
+    shower.add_argument("--plugin", help="every cell of this attack or metric label (as on the board)")
+    shower.add_argument("--seed", type=int, help="only this run seed")
+    shower.add_argument("--task", help="only this task")
+    shower.set_defaults(func=cmd_show)
+
     revealer = sub.add_parser("reveal", help="publish the salt of the store's sealed run, so "
                                              "that anyone can reproduce it")
     revealer.set_defaults(func=cmd_reveal)
@@ -638,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="only entries written more than DAYS days ago")
     cache_prune.set_defaults(func=cmd_cache_prune)
 
-    for p in (runner, board, publisher, revealer):
+    for p in (runner, board, publisher, revealer, shower):
         p.add_argument("--store", default=os.environ.get("PPBENCH_STORE", "results.db"),
                        help="SQLite results file (default: results.db, or $PPBENCH_STORE)")
     for p in (runner, cache_info, cache_prune):

@@ -29,6 +29,7 @@ import torch
 from ppbench.api import AttackResult, MetricValue, Task
 from ppbench.boards.build import boards_from_store, build_leaderboards
 from ppbench.boards.render import render, write_leaderboards
+from ppbench.boards.terminal import render_terminal
 from ppbench.boards.statistics import SeedItems, attack_interval, worst_case
 from ppbench.data import Attribute, ImageSet
 from ppbench.publish import publish
@@ -216,6 +217,34 @@ def test_the_flag_fires_when_a_naive_audit_passes_and_another_attack_leaks(tmp_p
         f"passes the naive audit (fixed-classifier, {audit:.2f}); leaks to linear-probe")
     assert not any(_row(board, s)["flag"] for s in ("identity", "blackout", "noise(std=0.2)"))
     assert any(line.startswith("⚠ flag: an audit, a naive audit (fixed-classifier)") for line in board.footnotes)
+
+
+def test_each_attacker_knowledge_level_has_its_worst_case_beside_the_overall_one(board, tmp_path):
+    """The naive audit (ignorant) and the linear probe (semi-informed): blur passes the first
+    level and falls to the second, which the level-by-level view shows."""
+    assert board.levels == [] and board.level_table().empty  # one level: the row's own worst case
+    store = ResultStore(tmp_path / "results.db")
+    _fill(store, standard=NAIVE_AUDIT)
+    (levelled,) = boards_from_store(store, standard_check=None)
+    assert levelled.levels == ["ignorant", "semi-informed"]
+    for sanitizer in ("blur(sigma=2.0)", "blackout"):
+        row = _row(levelled, sanitizer)
+        ignorant = levelled.level_worst(sanitizer, "ignorant")
+        informed = levelled.level_worst(sanitizer, "semi-informed")
+        assert ignorant[3] == NAIVE_AUDIT and informed[3] == "linear-probe"
+        # One attack per level: its worst case is that attack's own figure.
+        assert ignorant[0] == pytest.approx(_cell(levelled, sanitizer, f"{NAIVE_AUDIT} adv")["mean"])
+        assert informed[0] == pytest.approx(_cell(levelled, sanitizer, "linear-probe adv")["mean"])
+        assert row["worst_case"] == pytest.approx(max(ignorant[0], informed[0]))
+    blur_ignorant = levelled.level_worst("blur(sigma=2.0)", "ignorant")
+    assert blur_ignorant[1] <= levelled.floor.mean < levelled.level_worst("blur(sigma=2.0)", "semi-informed")[1]
+    table = levelled.level_table()
+    assert list(table.columns) == ["sanitizer", "ignorant", "semi-informed", "all levels"]
+    (parsed,) = json.loads(render([levelled], "json"))
+    blur = next(r for r in parsed["rows"] if r["sanitizer"] == "blur(sigma=2.0)")
+    assert blur["worst_by_level"]["semi-informed"]["attack"] == "linear-probe"
+    assert "**Worst case by attacker knowledge**" in render([levelled], "md")
+    assert "worst case by attacker knowledge:" in render_terminal([levelled], wide=True)
 
 
 def test_leaks_is_judged_against_the_floor(board):

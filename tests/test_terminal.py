@@ -112,6 +112,11 @@ def test_list_shows_plugin_versions_and_the_utility_attributes_of_tasks(capsys):
     out = capsys.readouterr().out
     assert re.search(r"^  blur v\d+  \[ppbench ", out, re.M)
     assert re.search(r"^        smiling: hide smiling; keep \(utility\) identity, ", out, re.M)
+    # Each attack's attacker-knowledge level, from its threat model (issue 13's classification).
+    for attack, level in (("fixed-classifier", "ignorant"), ("adversarial-classifier", "semi-informed"),
+                          ("secret-extraction", "informed")):
+        assert re.search(rf"^  {attack} v\d+ [^\n]*\n(?:      [^\n]*\n)*?      attacker knowledge: {level}; "
+                         r"threat model: ", out, re.M), attack
     assert main(["list", "--json"]) == 0
     synthfaces = next(d for d in json.loads(capsys.readouterr().out)["datasets"] if d["name"] == "synthfaces")
     smiling = next(t for t in synthfaces["task_details"] if t["name"] == "smiling")
@@ -134,3 +139,23 @@ def test_a_published_benchmark_is_named_by_its_name():
     assert spec_path_arg(None) == default_spec_path()
     with pytest.raises(SpecError, match=r"nosuch: no such spec file, nor a published benchmark .*mnist5k"):
         spec_path_arg("nosuch")
+
+
+def test_show_prints_a_cell_in_full_and_names_ambiguity(tiny_store, capsys):
+    store, _ = tiny_store
+    assert main(["leaderboard", "--store", str(store), "--format", "json"]) == 0
+    (board,) = json.loads(capsys.readouterr().out)
+    row = next(r for r in board["rows"] if r["sanitizer"] == "darken(strength=1.0)")
+    key = row["values"]["threshold adv"]["cell_keys"]["0"]
+    assert main(["show", key[:10], "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"cell {key}: attack threshold on darken(strength=1.0), tiny / secret")
+    for section in ("status: ok", "threat model: ", "figures:", "  advantage ", "budget:",
+                    "  profile quick: ", "provenance:", "  run_seed: 0"):
+        assert section in out, section
+    assert main(["show", "--store", str(store), "--plugin", "threshold"]) == 0
+    assert capsys.readouterr().out.count("\ncell ") + 1 == 2  # one per sanitizer configuration
+    assert main(["show", "", "--store", str(store)]) == 2
+    assert "name a cell" in capsys.readouterr().err
+    assert main(["show", "zzzz", "--store", str(store)]) == 2
+    assert "no stored cell matches key zzzz*" in capsys.readouterr().err

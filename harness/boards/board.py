@@ -27,6 +27,8 @@ PARETO = "pareto"
 FLAG = "flag"
 
 PARETO_TEXT = {"front": "✓", "possible": "(✓)", "": ""}
+# Ranking columns of the keyless worst case per attacker-knowledge level: "level:<level>:<name>".
+LEVEL_PREFIX = "level:"
 
 TIDY_COLUMNS = (
     "dataset", "data", "task", "sensitive", "profile", "position", "tier", "sanitizer", "column", "kind",
@@ -111,9 +113,11 @@ class CellInfo:
     wall_time: dict[int, float] = field(default_factory=dict)
     diagnostics: dict[str, Figure] = field(default_factory=dict)
     messages: dict[str, list[int]] = field(default_factory=dict)
+    cell_keys: dict[int, str] = field(default_factory=dict)  # seed -> the stored cell (ppbench show)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "cell_keys": {str(seed): self.cell_keys[seed] for seed in sorted(self.cell_keys)},
             "wall_time_s": {str(seed): self.wall_time[seed] for seed in sorted(self.wall_time)},
             "diagnostics": {name: {"mean": number(f.mean), "ci_low": number(f.ci_low),
                                    "ci_high": number(f.ci_high), "n_seeds": f.n_seeds,
@@ -174,6 +178,21 @@ class Leaderboard:
     def has_attacks(self) -> bool:
         return any(c.key.kind == ATTACK for c in self.columns)
 
+    @property
+    def levels(self) -> list[str]:
+        """The attacker-knowledge levels the board's keyless attacks span (each with a worst case
+        of its own in the ranking), in order; empty when they share one."""
+        suffix = ":worst_case"
+        return [name[len(LEVEL_PREFIX):-len(suffix)] for name in self.ranking.columns
+                if name.startswith(LEVEL_PREFIX) and name.endswith(suffix)]
+
+    def level_worst(self, sanitizer: str, level: str) -> tuple[float, float, float, str]:
+        """A row's keyless worst case at ``level``: mean, interval ends, and the attack."""
+        record = self.ranking.loc[self.ranking["sanitizer"] == sanitizer].iloc[0]
+        stem = f"{LEVEL_PREFIX}{level}:"
+        return (record[stem + "worst_case"], record[stem + "worst_case_ci_low"],
+                record[stem + "worst_case_ci_high"], record[stem + "worst_attack"] or "")
+
     def figure(self, sanitizer: str, column: Column) -> pd.Series:
         """One configuration's figure in one column: mean, interval, seeds, status."""
         return self._by_key.loc[(sanitizer, column.key.kind, column.key.plugin, column.key.value)]
@@ -210,6 +229,27 @@ class Leaderboard:
             headers += [WORST_ATTACK, LEAKS, PARETO, FLAG]
         return pd.DataFrame(lines, columns=headers)
 
+    def level_table(self) -> pd.DataFrame:
+        """The keyless worst case per attacker-knowledge level beside the overall one, one row per
+        configuration in board order ("mean ± half-width (attack)"); empty without levels."""
+        if not self.levels:
+            return pd.DataFrame()
+        lines = []
+        for row in self.ranking.itertuples(index=False):
+            line = {SANITIZER: row.sanitizer}
+            for level in self.levels:
+                mean, low, high, attack = self.level_worst(row.sanitizer, level)
+                half = max(mean - low, high - mean) if all(map(is_finite, (mean, low, high))) else math.nan
+                text = cell_text(mean, half, "ok", "leakage") if is_finite(mean) else "—"
+                line[level] = f"{text} ({attack})" if attack else text
+            half = (max(row.worst_case - row.worst_case_ci_low, row.worst_case_ci_high - row.worst_case)
+                    if all(map(is_finite, (row.worst_case, row.worst_case_ci_low, row.worst_case_ci_high)))
+                    else math.nan)
+            worst = cell_text(row.worst_case, half, "ok", "leakage") if is_finite(row.worst_case) else "—"
+            line["all levels"] = f"{worst} ({row.worst_attack})" if row.worst_attack else worst
+            lines.append(line)
+        return pd.DataFrame(lines)
+
     def rows(self) -> list[dict[str, Any]]:
         """Per-configuration records with numbers as numbers (NaN as None), for JSON."""
         by_key = self._by_key
@@ -227,11 +267,17 @@ class Leaderboard:
                 info = self.info(row.sanitizer, column)
                 if info is not None:
                     cells[column.header].update(info.as_dict())
+            by_level = {}
+            for level in self.levels:
+                mean, low, high, attack = self.level_worst(row.sanitizer, level)
+                by_level[level] = {"mean": number(mean), "ci_low": number(low), "ci_high": number(high),
+                                   "attack": attack or None}
             records.append({"position": int(row.position),
                             "tier": int(row.tier) if pd.notna(row.tier) else None,
                             "sanitizer": row.sanitizer, "worst_attack": row.worst_attack or None,
                             "incomplete": bool(row.incomplete), "leaks": row.leaks,
-                            "pareto": row.pareto or None, "flag": row.flag or None, "values": cells})
+                            "pareto": row.pareto or None, "flag": row.flag or None, "values": cells,
+                            **({"worst_by_level": by_level} if by_level else {})})
         return records
 
     def as_dict(self) -> dict[str, Any]:

@@ -19,10 +19,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..kinds import ATTACK_KINDS, audit_threat_models, separate_threat_models
+from ..kinds import ATTACK_KINDS, KNOWLEDGE_LEVELS, THREAT_MODELS, audit_threat_models, separate_threat_models
 from ..provenance import collect_provenance
 from ..spec import canonical_json
-from .board import (ATTACK, DETECTION, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, CellInfo, Column,
+from .board import (ATTACK, DETECTION, LEVEL_PREFIX, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, CellInfo, Column,
                     ColumnKey, Figure, Leaderboard, board_slug, data_label,
                     parse_data_label)
 from .notes import footnotes, notes
@@ -275,6 +275,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
     attack_labels = sorted(a for a, c in primary.items() if c.threat_model not in separate)
     apart = {model: sorted(a for a, c in primary.items() if c.threat_model == model)
              for model in sorted({c.threat_model for c in primary.values()} & separate)}
+    by_level = attacks_by_level(attack_labels, primary)
     paired: dict[str, dict[str, list[SeedItems]]] = {}
     for sanitizer in sanitizers:
         for column in columns:
@@ -301,6 +302,8 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                             for model, labels in apart.items()}
         for model, judged in summary.separate.items():
             figures[(sanitizer, separate_worst_key(model))] = judged.worst
+        summary.by_level = {level: _summarise(sanitizer, labels, primary, figures, per_seed_items, None, {})
+                            for level, labels in by_level.items()}
         summaries.append(summary)
     utility_column = next((c for c in columns if c.key.kind == UTILITY), None)
     for summary in summaries:
@@ -330,6 +333,9 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
         **{f"{model}_{name}": value for model, judged in s.separate.items() for name, value in (
             ("worst_case", judged.worst.mean), ("worst_case_ci_low", judged.worst.ci_low),
             ("worst_case_ci_high", judged.worst.ci_high), ("worst_attack", judged.worst_attack))},
+        **{f"{LEVEL_PREFIX}{level}:{name}": value for level, judged in s.by_level.items() for name, value in (
+            ("worst_case", judged.worst.mean), ("worst_case_ci_low", judged.worst.ci_low),
+            ("worst_case_ci_high", judged.worst.ci_high), ("worst_attack", judged.worst_attack))},
     } for s in ordered])
     ranking["tier"] = ranking["tier"].astype("Int64")
     board = Leaderboard(dataset=dataset, task=task, sensitive=sensitive, profile=profile, slug=slug, data=data,
@@ -342,6 +348,20 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
     return board
 
 
+def attacks_by_level(attack_labels: Sequence[str], primary: Mapping[str, Column]) -> dict[str, list[str]]:
+    """The keyless attacks per attacker-knowledge level (their threat model's, ``unlisted`` for a
+    plugin's own threat model), in ``KNOWLEDGE_LEVELS`` order; empty when they share one level,
+    whose worst case is then the row's own."""
+    levels: dict[str, list[str]] = {}
+    for label in attack_labels:
+        model = THREAT_MODELS.get(primary[label].threat_model)
+        levels.setdefault(model.knowledge if model is not None else "unlisted", []).append(label)
+    if len(levels) < 2:
+        return {}
+    order = {level: i for i, level in enumerate(KNOWLEDGE_LEVELS)}
+    return {level: levels[level] for level in sorted(levels, key=lambda l: (order.get(l, len(order)), l))}
+
+
 def _cell_info(rows: pd.DataFrame) -> dict[tuple[str, str, str], CellInfo]:
     """Per (sanitizer, cell kind, plugin label): each seed's wall time, the diagnostics over seeds
     and the error and n/a messages, so that a board can show what its figures cost and what the
@@ -349,6 +369,7 @@ def _cell_info(rows: pd.DataFrame) -> dict[tuple[str, str, str], CellInfo]:
     info: dict[tuple[str, str, str], CellInfo] = {}
     for cell in rows.drop_duplicates("cell_key").sort_values(["seed", "cell_key"]).itertuples(index=False):
         entry = info.setdefault((cell.sanitizer_label, cell.kind, cell.plugin_label), CellInfo())
+        entry.cell_keys[int(cell.seed)] = cell.cell_key
         if pd.notna(cell.wall_time) and math.isfinite(float(cell.wall_time)):
             entry.wall_time[int(cell.seed)] = float(cell.wall_time)
         if cell.status != "ok":

@@ -57,6 +57,9 @@ class RowSummary:
     notes: list[str] = field(default_factory=list)
     # Threat models judged apart (the key holder): each one's own summary over its attacks.
     separate: dict[str, "RowSummary"] = field(default_factory=dict)
+    # The keyless worst case per attacker-knowledge level (ignorant, semi-informed...), when the
+    # board's attacks span several: who passes the standard check but falls to a stronger one.
+    by_level: dict[str, "RowSummary"] = field(default_factory=dict)
 
 
 def _finite(value: float) -> bool:

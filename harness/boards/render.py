@@ -25,6 +25,14 @@ FILE_FORMATS: tuple[str, ...] = ("md", "csv", "json", "html")
 EXTENSIONS = {"text": "txt", "md": "md", "csv": "csv", "json": "json", "html": "html"}
 
 
+LEVELS_TITLE = "Worst case by attacker knowledge"
+LEVELS_NOTE = ("Each level's worst case is over the keyless attacks of that attacker-knowledge level "
+               "(their threat model's: ignorant = trained on raw data only, semi-informed = retrained "
+               "on sanitized data, informed = holds the sanitizer's modules or an oracle), with its "
+               "interval simultaneous over those attacks: a row that is private to one level and "
+               "leaks to another passes that level's checks only.")
+
+
 def _alignment(headers: Sequence[str]) -> list[str]:
     left = {SANITIZER, WORST_ATTACK, FLAG}
     return ["left" if h in left else "center" if h in (PARETO, LEAKS, TIER) else "right" for h in headers]
@@ -49,6 +57,12 @@ def render_markdown(boards: Sequence[Leaderboard], *, title: str | None = None,
         table = tabulate(body, headers=list(shown.columns), tablefmt="pipe",
                          colalign=_alignment(list(shown.columns)), disable_numparse=True)
         section = [f"## {board.title}", "", table, ""]
+        levels = board.level_table()
+        if not levels.empty:
+            section += [f"**{LEVELS_TITLE}**", "",
+                        tabulate([[str(v).replace("|", "\\|") for v in r] for r in levels.itertuples(index=False)],
+                                 headers=list(levels.columns), tablefmt="pipe", disable_numparse=True),
+                        "", LEVELS_NOTE, ""]
         section += [f"- {line}" for line in board.footnotes] + [""]
         compared = reference_table_rows(board, references)
         if compared:

@@ -144,6 +144,9 @@ def render_terminal(boards: Sequence[Leaderboard], *, wide: bool = False, width:
                 if flags:
                     shown["⚠"] = marks
             parts.append(_table(shown))
+            levels = board.level_table()
+            if not levels.empty:
+                parts += ["", "worst case by attacker knowledge:", _table(levels)]
         else:
             frame, flags = compact_frame(board)
             parts.append(fit_width(frame, width))

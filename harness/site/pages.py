@@ -197,6 +197,40 @@ def benchmark_page(benchmark: Benchmark) -> str:
     return page(f"{benchmark.name} — ppbench", body, [("../index.html", "all benchmarks"), ("", benchmark.name)])
 
 
+def _levels(board: dict[str, Any]) -> list[str]:
+    """The keyless worst case per attacker-knowledge level, beside the overall one."""
+    rows = [r for r in board.get("rows", []) if r.get("worst_by_level")]
+    if not rows:
+        return []
+    levels = list(rows[0]["worst_by_level"])
+
+    def cell(figure: dict[str, Any]) -> str:
+        mean, low, high = (figure.get(k) for k in ("mean", "ci_low", "ci_high"))
+        if mean is None:
+            return "<td>—</td>"
+        interval = f"95% interval [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+        half = f" ± {max(mean - low, high - mean):.3f}" if interval else ""
+        attack = figure.get("attack") or ""
+        return (f'<td title="{esc(interval)}; {esc(attack)}">{mean:.3f}<span class="muted">{half} '
+                f'{esc(attack)}</span></td>')
+
+    head = "".join(f"<th>{esc(level)}</th>" for level in levels)
+    body = []
+    for row in rows:
+        worst = row["values"].get(next((c["header"] for c in board["columns"] if c["kind"] == "worst case"
+                                        and not c.get("threat_model")), ""), {})
+        overall = {"mean": worst.get("mean"), "ci_low": worst.get("ci_low"), "ci_high": worst.get("ci_high"),
+                   "attack": row.get("worst_attack")}
+        body.append(f"<tr><td>{esc(row['sanitizer'])}</td>"
+                    + "".join(cell(row["worst_by_level"][level]) for level in levels) + cell(overall) + "</tr>")
+    return ["<h2>Worst case by attacker knowledge</h2>",
+            '<p class="muted">Each level\'s worst case is over the keyless attacks of that level (their '
+            "threat model's), with its interval simultaneous over them (hover a figure): a row private "
+            "to one level and leaking to another passes that level's checks only.</p>",
+            f'<div class="tablewrap"><table class="levels"><thead><tr><th>sanitizer</th>{head}'
+            f"<th>all levels</th></tr></thead><tbody>{''.join(body)}</tbody></table></div>"]
+
+
 def board_page(benchmark: Benchmark, board: dict[str, Any]) -> str:
     """One board in full."""
     title = json_title(board)
@@ -210,6 +244,7 @@ def board_page(benchmark: Benchmark, board: dict[str, Any]) -> str:
             "Hover a cell for its interval, seeds, wall time and diagnostics, or its message. ± is the "
             "95% interval's half-width; * marks an incomplete row.</p>",
             _ul(board.get("footnotes", []), "footnotes")]
+    body += _levels(board)
     body += _references(benchmark, board)
     figures = _figures(benchmark, board)
     if figures:

@@ -119,6 +119,10 @@ def tooltip(cell: dict[str, Any], column: dict[str, Any]) -> str:
             lines.append("wall time: not recorded by the store")
     else:
         lines.append(f"wall time: {NOT_RECORDED}")
+    if cell.get("cell_keys"):
+        first = next(iter(cell["cell_keys"].values()))
+        lines.append(f"in full (budget, provenance): ppbench show {first[:12]} --store STORE "
+                     f"(seed {next(iter(cell['cell_keys']))}; {len(cell['cell_keys'])} cell(s))")
     if "diagnostics" in cell:
         for name, figure in cell["diagnostics"].items():
             text = f"{diagnostic_name(name)} {_short(_num(figure['mean']))}"
