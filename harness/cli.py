@@ -147,6 +147,8 @@ def spec_from_args(args: argparse.Namespace) -> BenchmarkSpec:
             raise SpecError(f"{where}: {exc.args[0]}") from None
     if spec.standard_check and spec.standard_check not in {c.name for c in spec.attacks}:
         spec = replace(spec, standard_check=None)  # --attack left the standard check out
+    if spec.ranking_utility and spec.ranking_utility not in {c.name for c in spec.metrics}:
+        spec = replace(spec, ranking_utility=None)  # --metric left the ranking utility out
     if flags_used:
         spec = spec.with_overrides(source=f"{spec.source} + flags")
     return spec
@@ -254,7 +256,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for key, message in list(report.errors.items())[:10]:
         if report.statuses.get(key) == "error":
             print(f"  error: {shorten(message.splitlines()[0], 240)}", file=sys.stderr)
-    boards = boards_from_store(ResultStore(args.store), report.cell_keys, spec.standard_check)
+    boards = boards_from_store(ResultStore(args.store), report.cell_keys, spec.standard_check,
+                               spec.ranking_utility)
     print_boards(boards, args)
     sys.stdout.flush()  # the table before the summary, when both go to one terminal or log
     for line in closing_summary(spec, args.store, cache, len(report.cell_keys)):
@@ -363,7 +366,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     check_store(args.store, write=False)
     spec = load_spec(spec_path_arg(args.spec)) if args.spec else None
     keys = [c.key for c in plan(spec, seal=store_seal(ResultStore(args.store)))] if spec else None
-    boards = boards_from_store(ResultStore(args.store), keys, spec.standard_check if spec else None)
+    boards = boards_from_store(ResultStore(args.store), keys, spec.standard_check if spec else None,
+                               spec.ranking_utility if spec else None)
     if args.task:
         known = sorted({b.task for b in boards})
         unknown = [t for t in args.task if t not in known]
@@ -410,7 +414,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise SpecError(f"{args.store} lacks {missing} of the {len(cells)} cells of {spec_path}; "
                         f"run `ppbench run {spec_path} --store {args.store}` first")
     out = Path(args.out) if args.out else Path("leaderboards") / spec.name
-    boards = boards_from_store(store, [c.key for c in cells], spec.standard_check)
+    boards = boards_from_store(store, [c.key for c in cells], spec.standard_check, spec.ranking_utility)
     examples: dict = {}
     if spec.examples_where is not None:
         from .cache_admin import resolve_cache_dir

@@ -236,6 +236,9 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") 
     if spec.standard_check is not None and spec.standard_check not in {c.name for c in spec.attacks}:
         raise SpecError(f"{spec.source}: [benchmark] standard_check {spec.standard_check!r} is not one "
                         f"of the spec's attacks {sorted({c.name for c in spec.attacks})}")
+    if spec.ranking_utility is not None and spec.ranking_utility not in {c.name for c in spec.metrics}:
+        raise SpecError(f"{spec.source}: [benchmark] ranking_utility {spec.ranking_utility!r} is not one "
+                        f"of the spec's metrics {sorted({c.name for c in spec.metrics})}")
     resolved: dict[str, list[PluginConfig]] = {}
     labels: dict[PluginConfig, str] = {}
     for kind, configs in (("sanitizers", spec.sanitizers), ("attacks", spec.attacks),

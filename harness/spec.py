@@ -128,6 +128,9 @@ class BenchmarkSpec:
     # The attack that the papers' usual privacy check corresponds to; the leaderboard flags rows
     # that pass it while another attack finds a leak. None: no flag.
     standard_check: str | None = None
+    # The metric whose utility figure a board ranks within tiers and plots against the worst case
+    # (its Pareto front); None: the first metric, by label, with a utility figure.
+    ranking_utility: str | None = None
     # The [examples] table: None when absent; else the configurations' parameter filter and the
     # number of test items ``ppbench publish`` draws (ppbench.examples).
     examples_where: tuple[tuple[str, Any], ...] | None = None
@@ -158,6 +161,8 @@ class BenchmarkSpec:
                   f"seed = {self.seed}", f"profile = {_toml(self.profile)}"]
         if self.standard_check:
             lines.append(f"standard_check = {_toml(self.standard_check)}")
+        if self.ranking_utility:
+            lines.append(f"ranking_utility = {_toml(self.ranking_utility)}")
         lines += ["",
                   "[dataset]", f"name = {_toml(self.dataset)}"]
         lines += [f"{k} = {_toml(v)}" for k, v in self.dataset_params]
@@ -251,8 +256,11 @@ def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
     standard_check = bench.get("standard_check")
     if standard_check is not None and not isinstance(standard_check, str):
         raise SpecError(f"{source}: [benchmark] standard_check must be an attack name, got {standard_check!r}")
+    ranking_utility = bench.get("ranking_utility")
+    if ranking_utility is not None and not isinstance(ranking_utility, str):
+        raise SpecError(f"{source}: [benchmark] ranking_utility must be a metric name, got {ranking_utility!r}")
     unknown_keys = set(bench) - {"name", "description", "tasks", "task", "seeds", "seed", "profile",
-                                 "standard_check"}
+                                 "standard_check", "ranking_utility"}
     if unknown_keys:
         raise SpecError(f"{source}: [benchmark] has unknown fields {sorted(unknown_keys)}")
     # A swept [dataset] parameter is checked here, where the file is named.
@@ -272,6 +280,7 @@ def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
         profile=profile,
         source=source,
         standard_check=standard_check,
+        ranking_utility=ranking_utility,
         examples_where=where,
         examples_items=items,
         references=_reference_tables(data, source),

@@ -247,6 +247,25 @@ def test_each_attacker_knowledge_level_has_its_worst_case_beside_the_overall_one
     assert "worst case by attacker knowledge:" in render_terminal([levelled], wide=True)
 
 
+def test_the_spec_names_the_utility_a_board_ranks_and_plots(tmp_path):
+    store = ResultStore(tmp_path / "results.db")
+    _fill(store)
+    for seed in SEEDS:  # a second utility metric, alphabetically first, that reverses the order
+        for sanitizer in SANITIZERS:
+            store.commit_cell(_record(sanitizer, "metric", "downstream-utility", seed), status="ok",
+                              values=[MetricValue("utility", 1.0 - UTILITY[sanitizer], role="utility",
+                                                  primary=True)],
+                              provenance={**PROVENANCE, "run_seed": seed})
+    (default,) = boards_from_store(store, standard_check=STANDARD)
+    (named,) = boards_from_store(store, standard_check=STANDARD, ranking_utility="fixed-utility")
+    assert default.utility_column.plugin_name == "downstream-utility"
+    assert named.utility_column.plugin_name == "fixed-utility"
+    # Within tier 1 the named utility decides: noise keeps more than a black image by fixed-utility.
+    assert list(named.ranking["sanitizer"][:2]) == ["noise(std=0.2)", "blackout"]
+    assert list(default.ranking["sanitizer"][:2]) == ["blackout", "noise(std=0.2)"]
+    assert any("ordered by fixed-utility" in line for line in named.footnotes)
+
+
 def test_leaks_is_judged_against_the_floor(board):
     assert board.floor.mean == pytest.approx(0.1, abs=0.05)  # accuracy 0.55 planted (±3 SE)
     assert _row(board, "blur(sigma=2.0)")["leaks"] and _row(board, "identity")["leaks"]

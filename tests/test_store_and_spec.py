@@ -93,3 +93,19 @@ def test_spec_round_trips_through_toml():
         again = load_spec(path)
     assert (again.sanitizers, again.attacks, again.dataset_params, again.seeds) == \
         (spec.sanitizers, spec.attacks, spec.dataset_params, spec.seeds)
+
+
+def test_the_ranking_utility_must_be_one_of_the_specs_metrics():
+    from ppbench.runner import plan
+
+    base = {"benchmark": {"tasks": ["smiling"], "ranking_utility": "fixed-utility"},
+            "dataset": {"name": "synthfaces"}, "sanitizers": [{"name": "identity"}],
+            "attacks": [{"name": "linear-probe"}], "metrics": [{"name": "distortion"}]}
+    with pytest.raises(SpecError, match=r"ranking_utility 'fixed-utility' is not one of the spec's metrics \['distortion'\]"):
+        plan(spec_from_dict(base, "s.toml"))
+    base["metrics"].append({"name": "fixed-utility"})
+    spec = spec_from_dict(base, "s.toml")
+    assert plan(spec) and spec.ranking_utility == "fixed-utility"
+    assert 'ranking_utility = "fixed-utility"' in spec.to_toml()
+    with pytest.raises(SpecError, match="ranking_utility must be a metric name"):
+        spec_from_dict({**base, "benchmark": {"tasks": ["smiling"], "ranking_utility": 3}}, "s.toml")

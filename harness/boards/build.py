@@ -37,7 +37,8 @@ CELL_INTERVAL = "the cells' own, combined over seeds"
 
 
 def build_leaderboards(frame: pd.DataFrame, items: Mapping[str, Mapping[str, Any]] | None = None,
-                       facts: Iterable[Any] = (), standard_check: str | None = None) -> list[Leaderboard]:
+                       facts: Iterable[Any] = (), standard_check: str | None = None,
+                       ranking_utility: str | None = None) -> list[Leaderboard]:
     """One leaderboard per (data set, task, profile) of the store's rows (``ResultStore.frame()``).
 
     ``items`` (``ResultStore.items``) holds each attack cell's per-item truth and predictions and
@@ -59,7 +60,8 @@ def build_leaderboards(frame: pd.DataFrame, items: Mapping[str, Mapping[str, Any
         slug = board_slug(str(dataset), str(task),
                           str(profile) if profiles_per_task[(dataset, task)] > 1 else None, data)
         boards.append(_build_board(str(dataset), str(task), str(profile), slug,
-                                   rows.reset_index(drop=True), items, facts, standard_check, data))
+                                   rows.reset_index(drop=True), items, facts, standard_check, data,
+                                   ranking_utility))
     return sorted(boards, key=lambda b: (b.dataset, b.task, b.profile, _data_order(b.data)))
 
 
@@ -102,11 +104,13 @@ def _data_order(label: str) -> tuple:
 
 
 def boards_from_store(store: Any, cell_keys: Iterable[str] | None = None,
-                      standard_check: str | None = None) -> list[Leaderboard]:
+                      standard_check: str | None = None,
+                      ranking_utility: str | None = None) -> list[Leaderboard]:
     """Leaderboards of a :class:`~ppbench.store.ResultStore` (optionally only the given cells)."""
     frame = store.frame(cell_keys)
     attack_keys = frame.loc[frame["kind"] == "attack", "cell_key"].unique().tolist()
-    return build_leaderboards(frame, store.items(attack_keys), store.facts(), standard_check)
+    return build_leaderboards(frame, store.items(attack_keys), store.facts(), standard_check,
+                              ranking_utility)
 
 
 def _latest_attempts(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -242,7 +246,8 @@ def _floor(rows: pd.DataFrame, facts: list[Any], dataset: str, task: str, profil
 
 def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.DataFrame,
                  items: Mapping[str, Mapping[str, Any]], facts: list[Any],
-                 standard_check: str | None, data: str = "") -> Leaderboard:
+                 standard_check: str | None, data: str = "",
+                 ranking_utility: str | None = None) -> Leaderboard:
     rows, superseded = _latest_attempts(rows)
     sensitive = str(rows["sensitive"].iloc[0])
     columns = _columns(rows)
@@ -305,7 +310,10 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
         summary.by_level = {level: _summarise(sanitizer, labels, primary, figures, per_seed_items, None, {})
                             for level, labels in by_level.items()}
         summaries.append(summary)
-    utility_column = next((c for c in columns if c.key.kind == UTILITY), None)
+    # The spec's ranking utility, else the first metric (by label) with a utility figure.
+    utilities = [c for c in columns if c.key.kind == UTILITY]
+    utility_column = next((c for c in utilities if c.plugin_name == ranking_utility),
+                          utilities[0] if utilities else None)
     for summary in summaries:
         summary.utility = figures[(summary.sanitizer, utility_column.key)] if utility_column else Figure()
         figures[(summary.sanitizer, WORST_KEY)] = summary.worst

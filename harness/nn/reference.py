@@ -101,14 +101,18 @@ def _model_from_payload(payload: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
-def reference_fit(raw_train: ImageSet, attribute: str, ctx: Context) -> ReferenceClassifier:
+def reference_fit(raw_train: ImageSet, attribute: str, ctx: Context,
+                  split: str = "train") -> ReferenceClassifier:
     """The reference classifier of ``attribute`` with its training figures; see
-    :func:`reference_classifier`."""
+    :func:`reference_classifier`. ``split`` names the raw split it is trained on when it is not
+    the train split (the downstream-utility metric's raw baseline is trained on the raw attack
+    split, the very items its sanitized counterpart is trained on), and keys the cache apart."""
     if attribute not in raw_train.labels:
-        raise KeyError(f"reference classifier: raw train split has no labels for {attribute!r}")
+        raise KeyError(f"reference classifier: raw {split} split has no labels for {attribute!r}")
     payload = ctx.shared(
         SHARED_NAME,
         lambda: _train_payload(raw_train, attribute, ctx),
+        **({} if split == "train" else {"split": split}),
         attribute=attribute,
         version=REFERENCE_VERSION,
         kind=REFERENCE_KIND,
