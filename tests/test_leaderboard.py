@@ -478,3 +478,29 @@ def test_with_two_seeds_a_secondary_figure_combines_the_cells_intervals(tmp_path
     assert (cell["ci_high"] - cell["ci_low"]) / 2 == pytest.approx(np.sqrt((halves ** 2).sum()) / 2, rel=0.05)
     assert cell["ci_low"] < cell["mean"] < cell["ci_high"]
     assert 0.0 < cell["ci_low"] and cell["ci_high"] < 1.0
+
+
+def test_a_third_party_attack_that_tops_a_row_is_named_with_its_package(tmp_path, monkeypatch):
+    """RobustBench names an outside evaluation that lowers a model's robustness; a board names
+    the package and version of an attack from outside ppbench that reaches a row's worst case."""
+    store = ResultStore(tmp_path / "results.db")
+    original = ResultStore.commit_cell
+
+    def from_outside(self, record, **fields):
+        if record.plugin == "linear-probe":
+            fields["provenance"] = {**fields["provenance"], "attack": {"distribution": "ppbench-probes",
+                                                                       "version": "0.3.1"}}
+        return original(self, record, **fields)
+
+    monkeypatch.setattr(ResultStore, "commit_cell", from_outside)
+    _fill(store)
+    monkeypatch.undo()
+    (board,) = boards_from_store(store, standard_check=STANDARD)
+    assert board.attack_sources == {"linear-probe": "ppbench-probes 0.3.1"}
+    shown = board.display().set_index("sanitizer")
+    assert shown.loc["blur(sigma=2.0)", "worst attack"] == "linear-probe (ppbench-probes 0.3.1)"
+    assert shown.loc["noise(std=0.2)", "worst attack"] in ("adversarial-classifier", "linear-probe (ppbench-probes 0.3.1)")
+    (parsed,) = json.loads(render([board], "json"))
+    blur = next(r for r in parsed["rows"] if r["sanitizer"] == "blur(sigma=2.0)")
+    assert blur["worst_attack_source"] == "ppbench-probes 0.3.1"
+    assert "linear-probe (ppbench-probes 0.3.1)" in render_terminal([board])

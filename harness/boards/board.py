@@ -161,6 +161,9 @@ class Leaderboard:
     # The data configuration of a data sweep ("n_train=500": the [dataset] parameters that differ
     # among the benchmark's configurations); '' when the benchmark has only one.
     data: str = ""
+    # Attacks from a package other than ppbench, by label: "distribution version". A row whose
+    # worst attack is one names it as the best known attack, with where it comes from.
+    attack_sources: dict[str, str] = field(default_factory=dict)
     # Per (sanitizer, cell kind, plugin label): wall times, diagnostics and messages of the cells.
     cell_info: dict[tuple[str, str, str], CellInfo] = field(default_factory=dict)
 
@@ -219,7 +222,7 @@ class Leaderboard:
                     text += "*"
                 line[column.header] = text
             if self.has_attacks:
-                line[WORST_ATTACK] = row.worst_attack or ""
+                line[WORST_ATTACK] = attack_with_source(row.worst_attack, self.attack_sources)
                 line[LEAKS] = {True: "yes", False: "no"}.get(row.leaks, "")
                 line[PARETO] = PARETO_TEXT[row.pareto]
                 line[FLAG] = f"⚠ {row.flag}" if row.flag else ""
@@ -277,7 +280,9 @@ class Leaderboard:
                             "sanitizer": row.sanitizer, "worst_attack": row.worst_attack or None,
                             "incomplete": bool(row.incomplete), "leaks": row.leaks,
                             "pareto": row.pareto or None, "flag": row.flag or None, "values": cells,
-                            **({"worst_by_level": by_level} if by_level else {})})
+                            **({"worst_by_level": by_level} if by_level else {}),
+                            **({"worst_attack_source": self.attack_sources[row.worst_attack]}
+                               if row.worst_attack in self.attack_sources else {})})
         return records
 
     def as_dict(self) -> dict[str, Any]:
@@ -294,8 +299,16 @@ class Leaderboard:
                          "threat_model": c.threat_model or None, "plugin_name": c.plugin_name or None,
                          "scoring": c.scoring or None} for c in self.columns],
             "rows": self.rows(), "footnotes": self.footnotes, "notes": self.notes,
+            **({"attack_sources": dict(sorted(self.attack_sources.items()))} if self.attack_sources else {}),
             "provenance": self.provenance,
         }
+
+
+def attack_with_source(attack: str | None, sources: Mapping[str, str]) -> str:
+    """An attack's label, with its package and version when it is not one of ppbench's own."""
+    if not attack:
+        return ""
+    return f"{attack} ({sources[attack]})" if sources.get(attack) else attack
 
 
 def number(value: Any) -> float | None:

@@ -351,7 +351,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                         standard_check=standard_check if standard_check in {c.plugin_name for c in columns} else None,
                         floor=floor, table=table, ranking=ranking,
                         provenance=collect_provenance(rows), notes=notes(rows, superseded),
-                        cell_info=_cell_info(rows))
+                        cell_info=_cell_info(rows), attack_sources=_attack_sources(rows))
     board.footnotes = footnotes(board, seeds, tiered=tier_of is not None)
     return board
 
@@ -368,6 +368,21 @@ def attacks_by_level(attack_labels: Sequence[str], primary: Mapping[str, Column]
         return {}
     order = {level: i for i, level in enumerate(KNOWLEDGE_LEVELS)}
     return {level: levels[level] for level in sorted(levels, key=lambda l: (order.get(l, len(order)), l))}
+
+
+def _attack_sources(rows: pd.DataFrame) -> dict[str, str]:
+    """Attacks from a package other than ppbench itself, by label: "distribution version", from
+    their cells' provenance (a third-party attack that tops a row is named with its package)."""
+    sources: dict[str, str] = {}
+    for cell in rows[rows["kind"] == "attack"].drop_duplicates("plugin_label").itertuples(index=False):
+        try:
+            plugin = json.loads(cell.provenance or "{}").get("attack") or {}
+        except (TypeError, ValueError):
+            continue
+        distribution = plugin.get("distribution")
+        if distribution and distribution != "ppbench":
+            sources[cell.plugin_label] = f"{distribution} {plugin.get('version', '?')}".strip()
+    return sources
 
 
 def _cell_info(rows: pd.DataFrame) -> dict[tuple[str, str, str], CellInfo]:

@@ -17,7 +17,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..provenance import provenance_once
-from .board import PARETO_TEXT, Leaderboard, cell_text, fixed
+from .board import PARETO_TEXT, Leaderboard, attack_with_source, cell_text, fixed
 
 WIDTH = 120
 ELLIPSIS = "…"
@@ -51,7 +51,7 @@ def compact_frame(board: Leaderboard) -> tuple[pd.DataFrame, list[str]]:
         if board.has_attacks:
             worst = _figure(row.worst_case, row.worst_case_ci_low, row.worst_case_ci_high, "leakage")
             line["worst case"] = worst + ("*" if row.incomplete else "")
-            line["worst attack"] = row.worst_attack or ""
+            line["worst attack"] = attack_with_source(row.worst_attack, board.attack_sources)
             for model in separate:
                 line[f"{model.replace('-', ' ')}"] = _figure(
                     record[f"{model}_worst_case"], record[f"{model}_worst_case_ci_low"],

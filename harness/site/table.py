@@ -238,7 +238,10 @@ def render_table(board: dict[str, Any], *, groups: bool = True, table_id: str = 
         attack = row.get("worst_attack") or ""
         leaks = {True: "yes", False: "no"}.get(row.get("leaks"), "")
         flag = row.get("flag") or ""
-        cells += [f'<td class="text wa" data-col="k4" data-v="{esc(attack)}">{breakable(attack)}</td>',
+        source = row.get("worst_attack_source") or ""
+        named = (f'{breakable(attack)}<br><span class="muted" title="best known attack, from a package '
+                 f'other than ppbench">{esc(source)}</span>' if source else breakable(attack))
+        cells += [f'<td class="text wa" data-col="k4" data-v="{esc(attack)}">{named}</td>',
                   f'<td class="text c" data-col="k5" data-v="{leaks}">{leaks}</td>',
                   f'<td class="text c" data-col="k6" data-v="{esc(row.get("pareto") or "")}">'
                   f'{PARETO_TEXT.get(row.get("pareto") or "", "")}</td>',
