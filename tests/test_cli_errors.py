@@ -346,7 +346,7 @@ def test_a_pruned_cache_is_rebuilt_by_the_next_run(testkit, tmp_path, capsys):
 
 
 def test_long_error_lines_are_cut_at_a_word_not_mid_word():
-    from ppbench.cli import shorten
+    from ppbench.run_command import shorten
 
     message = "sanitizer blur(sigma=2): transform raised ValueError: " + "word " * 80
     short = shorten(message, 120)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ppbench.cli import default_spec_path, main
+from ppbench.cli import main
+from ppbench.spec_args import default_spec_path
 from ppbench.runner import RunOptions, plan, run
 from ppbench.spec import load_spec
 from ppbench.store import ResultStore

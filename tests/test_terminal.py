@@ -131,7 +131,7 @@ def test_the_spec_changed_by_flags_says_why_it_is_not_published(testkit, tmp_pat
 
 
 def test_a_published_benchmark_is_named_by_its_name():
-    from ppbench.cli import default_spec_path, spec_path_arg
+    from ppbench.spec_args import default_spec_path, spec_path_arg
     from ppbench.spec import SpecError
 
     root = default_spec_path().parents[1]

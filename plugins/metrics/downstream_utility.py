@@ -27,15 +27,13 @@ without utility attributes has nothing downstream to learn: the cell is n/a.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from ppbench import Context, MetricValue, MetricView, NotApplicable, Task, UtilityMetric, hookimpl
 
-if TYPE_CHECKING:
-    import numpy as np
+# The utility score's estimators: one balanced accuracy and one bootstrap for both metrics.
+from .fixed_utility import balanced_accuracy, bootstrap_corrected, bootstrap_interval, chance_corrected
 
 NAME = "downstream-utility"
-N_BOOTSTRAP = 1000
 _BOOTSTRAP_STREAM = 4111  # the context's seed stream for the item resamples
 
 
@@ -76,13 +74,21 @@ class DownstreamUtility(UtilityMetric):
         truth = view.raw_test.labels[attribute].cpu().numpy().astype(np.int64)
         ours = predict_logits(model, view.raw_test.images, ctx).argmax(1).numpy()
         theirs = predict_logits(baseline.model, view.raw_test.images, ctx).argmax(1).numpy()
-        bacc, k = _balanced_accuracy(truth, ours)
-        raw_bacc, _ = _balanced_accuracy(truth, theirs)
+        bacc, k = balanced_accuracy(truth, ours)
+        raw_bacc, _ = balanced_accuracy(truth, theirs)
         ratio = _ratio(bacc, raw_bacc, k)
-        low, high = _paired_interval(truth, ours == truth, theirs == truth, ctx)
+        mine, baseline_correct = (ours == truth).astype(np.float64), (theirs == truth).astype(np.float64)
+
+        def ratios(resamples: "np.ndarray") -> "np.ndarray":  # both models on the same resample
+            raw = bootstrap_corrected(truth, baseline_correct, resamples)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(raw > 0, bootstrap_corrected(truth, mine, resamples) / raw, np.nan)
+
+        low, high = bootstrap_interval(len(truth), ratios, ctx, stream=_BOOTSTRAP_STREAM)
         values = [
             MetricValue("utility", ratio, better="higher", role="utility", primary=True,
-                        ci_low=low, ci_high=high, chance=0.0),
+                        ci_low=low if math.isfinite(low) else None,
+                        ci_high=high if math.isfinite(high) else None, chance=0.0),
             MetricValue("bacc", bacc, better="higher", role="utility", chance=1.0 / k if k else None),
             MetricValue("raw_bacc", raw_bacc, better="higher", role="diagnostic"),
             MetricValue("epochs", float(fit.epochs), role="diagnostic"),
@@ -91,62 +97,11 @@ class DownstreamUtility(UtilityMetric):
         return [v for v in values if math.isfinite(v.value)]
 
 
-def _balanced_accuracy(truth: "np.ndarray", predicted: "np.ndarray") -> tuple[float, int]:
-    import numpy as np
-
-    classes, inverse = np.unique(truth, return_inverse=True)
-    counts = np.bincount(inverse, minlength=len(classes))
-    hits = np.bincount(inverse, weights=(truth == predicted), minlength=len(classes))
-    return (float(np.mean(hits / counts)) if len(classes) else math.nan), len(classes)
-
-
 def _ratio(bacc: float, raw_bacc: float, k: int) -> float:
     """Chance-corrected ``bacc`` over chance-corrected ``raw_bacc``; NaN when the raw model itself
     learns nothing (no baseline to be relative to)."""
-    if k < 2:
-        return math.nan
-    raw = raw_bacc - 1.0 / k
-    return (bacc - 1.0 / k) / raw if raw > 0 else math.nan
-
-
-def _paired_interval(truth: "np.ndarray", ours: "np.ndarray", theirs: "np.ndarray",
-                     ctx: Context) -> tuple[float | None, float | None]:
-    """95% percentile interval of the ratio, resampling test items for both models at once."""
-    import numpy as np
-
-    n = len(truth)
-    if n < 2:
-        return None, None
-    classes, labels = np.unique(truth, return_inverse=True)
-    k = len(classes)
-    rng = np.random.default_rng([ctx.seed % 2**63, _BOOTSTRAP_STREAM])
-    ratios = []
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, N_BOOTSTRAP, chunk):
-        resamples = rng.integers(0, n, size=(min(chunk, N_BOOTSTRAP - start), n))
-        b = len(resamples)
-        flat = (labels[resamples] + (np.arange(b) * k)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=b * k).reshape(b, k)
-        present = counts > 0
-        k_present = present.sum(axis=1)
-
-        def bacc(correct: "np.ndarray") -> "np.ndarray":
-            hits = np.bincount(flat, weights=correct[resamples].ravel().astype(np.float64),
-                               minlength=b * k).reshape(b, k)
-            recall = np.divide(hits, counts, out=np.zeros_like(hits), where=present)
-            return recall.sum(axis=1) / np.maximum(k_present, 1)
-
-        chance = 1.0 / np.maximum(k_present, 1)
-        raw = bacc(theirs) - chance
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where((raw > 0) & (k_present >= 2), (bacc(ours) - chance) / raw, np.nan)
-        ratios.append(ratio)
-    values = np.concatenate(ratios)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return None, None
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
+    raw = chance_corrected(raw_bacc, k)
+    return chance_corrected(bacc, k) / raw if raw > 0 else math.nan
 
 
 @hookimpl

@@ -61,7 +61,7 @@ def chance_corrected(bacc: float, k: int) -> float:
     return (bacc - 1.0 / k) / (1.0 - 1.0 / k) if k >= 2 else math.nan
 
 
-def _bootstrap_corrected(truth: "np.ndarray", correct: "np.ndarray",
+def bootstrap_corrected(truth: "np.ndarray", correct: "np.ndarray",
                          resamples: "np.ndarray") -> "np.ndarray":
     """Chance-corrected balanced accuracy of each resample (rows of item indices)."""
     import numpy as np
@@ -82,13 +82,15 @@ def _bootstrap_corrected(truth: "np.ndarray", correct: "np.ndarray",
     return np.where(k_present >= 2, corrected, np.nan)
 
 
-def _bootstrap(n: int, statistic, ctx: Context, n_boot: int = N_BOOTSTRAP) -> tuple[float, float]:
-    """95% percentile interval of ``statistic(resamples)`` (B×n item indices → B figures)."""
+def bootstrap_interval(n: int, statistic, ctx: Context, n_boot: int = N_BOOTSTRAP,
+                       stream: int = _BOOTSTRAP_STREAM) -> tuple[float, float]:
+    """95% percentile interval of ``statistic(resamples)`` (B×n item indices → B figures), the
+    resamples drawn from the context's seed and ``stream``."""
     import numpy as np
 
     if n < 2:
         return (math.nan, math.nan)
-    rng = np.random.default_rng([ctx.seed % 2**63, _BOOTSTRAP_STREAM])
+    rng = np.random.default_rng([ctx.seed % 2**63, stream])
     chunk = max(1, _CHUNK_ITEMS // n)
     figures = []
     for start in range(0, n_boot, chunk):
@@ -154,7 +156,7 @@ class FixedUtility(UtilityMetric):
                                       chance=1.0 / k if k else None))
 
         def mean_corrected(resamples: "np.ndarray") -> "np.ndarray":
-            per_attribute = np.stack([_bootstrap_corrected(t, c, resamples)
+            per_attribute = np.stack([bootstrap_corrected(t, c, resamples)
                                       for t, c in zip(truths, correct)])
             with np.errstate(invalid="ignore"):
                 return np.nanmean(per_attribute, axis=0) if np.isfinite(per_attribute).any() \
@@ -162,7 +164,7 @@ class FixedUtility(UtilityMetric):
 
         corrected = [chance_corrected(b, k) for b, k in zip(baccs, ks)]
         utility = _nanmean(corrected)
-        low, high = _bootstrap(len(view.raw_test), mean_corrected, ctx)
+        low, high = bootstrap_interval(len(view.raw_test), mean_corrected, ctx)
         head = [
             MetricValue("utility", utility, better="higher", role="utility", primary=True,
                         ci_low=_finite(low), ci_high=_finite(high), chance=0.0),
@@ -187,7 +189,7 @@ class FixedUtility(UtilityMetric):
             per_item, scale = difference.norm(p=2, dim=1), float(self.epsilon_max)
         distances = per_item.numpy()
         score = 1.0 - float(distances.mean()) / scale
-        low, high = _bootstrap(len(distances),
+        low, high = bootstrap_interval(len(distances),
                                lambda resamples: 1.0 - distances[resamples].mean(axis=1) / scale, ctx)
         return [MetricValue("utility", score, better="higher", role="utility", primary=True,
                             ci_low=_finite(low), ci_high=_finite(high)),
