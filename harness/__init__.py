@@ -15,6 +15,7 @@ from .data import Attribute, DatasetSplits, ImageSet
 from .handles import LatentGenerator, RealnessScorer
 from .hookspecs import hookimpl
 from .membership import MembershipResult, MembershipView
+from .verification import VerificationResult, VerificationView
 from .pixels import quantize_8bit
 
 __version__ = "0.1.0"
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AUX", "DISCRIMINATOR", "GENERATOR", "HONEST_REFERENCE", "IMAGE", "ORACLE", "PROFILES", "RAW_TRAIN", "RELEASE",
     "SECRET_DECODER", "TRANSFORM", "VECTOR", "LatentGenerator", "MembershipResult", "MembershipView",
+    "VerificationResult", "VerificationView",
     "NotApplicable", "RealnessScorer", "Attack", "AttackResult", "AttackView", "Attribute", "CellTimeout",
     "Context", "DatasetSpec", "DatasetSplits", "DetectionResult", "DetectorView", "ImageSet",
     "MetricValue", "MetricView",

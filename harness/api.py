@@ -382,6 +382,9 @@ class AttackResult:
 
     predictions: "torch.Tensor"
     diagnostics: dict[str, float] = field(default_factory=dict)
+    # The attack budget that produced the figures, recorded with them (``ppbench show`` prints
+    # it): see :data:`BUDGET_FIELDS` for the names the built-ins use.
+    budget: dict[str, float] = field(default_factory=dict)
     # Optional estimates of the raw test images, in order (N×C×H×W in [0, 1]): what a decoded
     # payload reconstructs. The harness scores them against the raw test images by PSNR and SSIM
     # (exactly as the distortion metric does), beside the attribute.
@@ -397,6 +400,9 @@ class ReconstructionResult:
 
     images: "torch.Tensor"
     diagnostics: dict[str, float] = field(default_factory=dict)
+    # The attack budget that produced the figures, recorded with them (``ppbench show`` prints
+    # it): see :data:`BUDGET_FIELDS` for the names the built-ins use.
+    budget: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -436,6 +442,9 @@ class DetectionResult:
 
     scores: "torch.Tensor"
     diagnostics: dict[str, float] = field(default_factory=dict)
+    # The attack budget that produced the figures, recorded with them (``ppbench show`` prints
+    # it): see :data:`BUDGET_FIELDS` for the names the built-ins use.
+    budget: dict[str, float] = field(default_factory=dict)
 
 
 class Attack(Configurable):
@@ -496,7 +505,24 @@ class Attack(Configurable):
 
 # "reported": a figure the leaderboard shows in its own column beside its metric's primary one,
 # never ranked (e.g. surrogate-utility's gap C − C'); "diagnostic": stored, not shown.
-Role = Literal["leakage", "utility", "distortion", "reported", "diagnostic"]
+# "budget": what the figures of a cell cost the attacker or the metric (epochs, models...),
+# recorded with them (``budget:<name>``) and shown by ``ppbench show``, never ranked.
+Role = Literal["leakage", "utility", "distortion", "reported", "diagnostic", "budget"]
+
+# The budget names the built-in plugins record (a plugin may add its own; numbers only), so that
+# a figure can be reproduced and compared at equal budget: users of membership-inference toolkits
+# report numbers they cannot reproduce because this was missing.
+BUDGET_FIELDS = {
+    "epochs": "training epochs run (after early stopping)",
+    "max_epochs": "the cap on training epochs",
+    "steps": "optimiser steps",
+    "width": "the trained network's width",
+    "embedding_dim": "an embedding's dimension",
+    "reference_models": "models trained on raw data that the figure relies on",
+    "shadow_models": "shadow or reference models of a membership attack",
+    "training_items": "items the attacker trained on",
+    "queries": "queries to the sanitizer (an oracle)",
+}
 
 
 @dataclass(frozen=True)

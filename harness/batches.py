@@ -31,7 +31,7 @@ from .cells import (Isolated, PreparedAttack, commit_result, prepare_attack, raw
 from .guards import error_text, plugin_stage, time_limit
 from .honest_reference import reference_config
 from .integrity import Seal, describe_tampering
-from .jobs import leased, run_job
+from .jobs import job_canaries, leased, run_job
 from .planning import (Cell, Job, PluginConfig, RunOptions, dataset_identity, dataset_key,
                        derive_seed, fit_key)
 from .profiling import PhaseClock, ProfileRow, clock, phase
@@ -95,7 +95,7 @@ def lease_key(registry: Registry, job: Any) -> str:
         cells = "".join(sorted(cell.key for cell in job.cells))
         return "batch:" + hashlib.sha256(cells.encode()).hexdigest()[:32]
     return "job:" + fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer,
-                            job.seed, job.profile, job.seal)
+                            job.seed, job.profile, job.seal, canaries=job.canaries)
 
 
 def run_any_job(job: Any, options: RunOptions, on_cell: Callable[[Cell, Any], None] | None = None,
@@ -172,7 +172,8 @@ def _run_claimed_batch(batch: BatchJob, options: RunOptions, registry: Registry,
     for sanitizer, cells in by_fit.items():
         job = Job(batch.dataset, batch.dataset_params, batch.task, sanitizer, batch.seed,
                   batch.profile, tuple(cells), batch.seal,
-                  frozenset(c.key for c in cells if c.key in batch.stored_at_plan))
+                  frozenset(c.key for c in cells if c.key in batch.stored_at_plan),
+                  canaries=cells[0].canaries)
         report.absorb(run_job(job, options, on_cell, store=store))
 
 
@@ -194,11 +195,13 @@ def _prepare(batch: BatchJob, options: RunOptions, registry: Registry, splits: A
                                   dataset_key(registry, batch.dataset, batch.dataset_params,
                                               batch.seal), salt or "")
     budget = limit * len(batch.cells)  # the batch's cells share one call
+    canaries = job_canaries(registry, batch, splits.train, salt)
     for cell in batch.cells:
         honest, _ = reference_config(registry, cell.sanitizer)
         path = fitted_path(cache_root, cell.sanitizer.name,
                            fit_key(registry, cell.dataset, cell.dataset_params, cell.task,
-                                   cell.sanitizer, cell.seed, cell.profile, cell.seal, revision))
+                                   cell.sanitizer, cell.seed, cell.profile, cell.seal, revision,
+                                   canaries=cell.canaries))
         if honest is not None or not path.exists():
             alone.append(cell)
             continue
@@ -217,7 +220,7 @@ def _prepare(batch: BatchJob, options: RunOptions, registry: Registry, splits: A
         secret_seed = derive_seed(cell.seed, "withheld", cell.key, salt or "")
         try:
             prepared = prepare_attack(registry, cell, fitted, splits, ctx, secret_seed, None, None,
-                                      membership_seed)
+                                      membership_seed, canaries)
         except Exception:  # noqa: BLE001 - alone, the cell records its own error
             alone.append(cell)
             continue

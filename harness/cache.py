@@ -184,6 +184,9 @@ class FittedSanitizer:
     # A release-mode sanitizer's surrogate set (ppbench.release). ``attack`` is then the same set
     # and ``test`` the raw test split: what an attribute attack trains and predicts on.
     release: ImageSet | None = None
+    # The data set's other identities (``DatasetSplits.other_identities``) sanitized, when it
+    # has them: what a re-identification attacker who retrains on sanitized images holds.
+    other_identities: ImageSet | None = None
 
 
 def released_fit(sanitizer: Any, release: ImageSet, splits: DatasetSplits,
@@ -237,8 +240,16 @@ def load_fitted(path: Path, splits: DatasetSplits) -> FittedSanitizer:
         if not isinstance(split_records, dict) or any(
                 tuple(getattr(values, "shape", ()))[:1] != (len(split),) for values in split_records.values()):
             raise CorruptEntry(path, f"its records of the {name} split do not match the data")
+    others = None
+    if splits.other_identities is not None:
+        stored = state.get("other_identities")
+        if not is_stored_form(stored) or stored.shape != splits.other_identities.images.shape:
+            raise CorruptEntry(path, "it holds no sanitized other-identities split of the data's "
+                                     "shape (cached before the data set had one?)")
+        others = splits.other_identities.with_images(expand(stored))
     return FittedSanitizer(state["sanitizer"], splits.attack.with_images(expand(state["attack"])),
-                           splits.test.with_images(expand(state["test"])), tuple(notes), records)
+                           splits.test.with_images(expand(state["test"])), tuple(notes), records,
+                           other_identities=others)
 
 
 def save_fitted(path: Path, fitted: FittedSanitizer) -> None:
@@ -249,9 +260,12 @@ def save_fitted(path: Path, fitted: FittedSanitizer) -> None:
                      "release_labels": dict(fitted.release.labels), "notes": list(fitted.notes)},
                     path)
         return
-    atomic_save({"sanitizer": fitted.sanitizer, "attack": compact(fitted.attack.images),
-                 "test": compact(fitted.test.images), "notes": list(fitted.notes),
-                 "records": fitted.records}, path)
+    state = {"sanitizer": fitted.sanitizer, "attack": compact(fitted.attack.images),
+             "test": compact(fitted.test.images), "notes": list(fitted.notes),
+             "records": fitted.records}
+    if fitted.other_identities is not None:
+        state["other_identities"] = compact(fitted.other_identities.images)
+    atomic_save(state, path)
 
 
 _DATA_CACHE: dict[str, DatasetSplits] = {}

@@ -23,7 +23,7 @@ from .registry import Registry
 from .release import mode_problem, sanitizer_mode
 from .reports import JobReport
 from .sandbox import ContextSpec, PluginCall, Sandbox
-from .scoring import Scored, WithheldTruth
+from .scoring import Scored, WithheldTruth, budget_values
 
 
 def withheld_truth(task: Any, splits: DatasetSplits) -> WithheldTruth:
@@ -33,11 +33,13 @@ def withheld_truth(task: Any, splits: DatasetSplits) -> WithheldTruth:
 
 
 def raw_inputs(splits: DatasetSplits) -> list[tuple[str, Any]]:
-    return [(f"raw {name}", split) for name, split in splits.items()]
+    others = [("raw other identities", splits.other_identities)] if splits.other_identities is not None else []
+    return [(f"raw {name}", split) for name, split in splits.items()] + others
 
 
 def sanitized_inputs(fitted: FittedSanitizer) -> list[tuple[str, Any]]:
-    return [("sanitized attack", fitted.attack), ("sanitized test", fitted.test),
+    others = [("sanitized other identities", fitted.other_identities)] if fitted.other_identities is not None else []
+    return [("sanitized attack", fitted.attack), ("sanitized test", fitted.test), *others,
             *((f"{split} records", records) for split, records in fitted.records.items())]
 
 
@@ -97,8 +99,9 @@ def prepare_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, spli
                    ctx: Context, secret_seed: int = 0,
                    honest_fit: Callable[[], FittedSanitizer] | None = None,
                    honest_problem: str | None = None,
-                   membership_seed: int = 0) -> PreparedAttack | str:
-    """The attack's view for this cell, or why the cell is ``n/a``."""
+                   membership_seed: int = 0, canaries: Any = None) -> PreparedAttack | str:
+    """The attack's view for this cell, or why the cell is ``n/a``. ``canaries``: the run's
+    membership canaries (:class:`~ppbench.membership.Canaries`), for membership views only."""
     attack_cls = registry.attack(cell.plugin.name)
     kind = attack_kind(attack_cls)
     sanitizer = fitted.sanitizer
@@ -122,9 +125,14 @@ def prepare_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, spli
         return resolution.unmet
     reference = honest_fit() if HONEST_REFERENCE in resolution.granted and honest_fit else None
     with phase("view"):
-        view, withheld = kind.build_view(ViewInputs(
-            attack, sanitizer, splits, fitted.attack, fitted.test, ctx, resolution.granted,
-            secret_seed, cell.task, reference, fitted.release, membership_seed))
+        try:
+            view, withheld = kind.build_view(ViewInputs(
+                attack, sanitizer, splits, fitted.attack, fitted.test, ctx, resolution.granted,
+                secret_seed, cell.task, reference, fitted.release, membership_seed,
+                canaries=canaries if kind.name == "membership" else None,
+                sanitized_other_identities=fitted.other_identities))
+        except NotApplicable as reason:
+            return f"{source}: {reason}"
     return PreparedAttack(attack, kind, view, withheld, source)
 
 
@@ -134,15 +142,19 @@ def score_attack(prepared: PreparedAttack, result: Any, truth: WithheldTruth) ->
         raise PluginContractError(f"{prepared.source}: run() must return a "
                                   f"{prepared.kind.result_type.__name__}, got {type(result).__name__}")
     with phase("scoring"):
-        return prepared.kind.score(result, truth, prepared.source, prepared.withheld)
+        scored = prepared.kind.score(result, truth, prepared.source, prepared.withheld)
+    # Every kind's result may record its budget; it is stored beside the figures it produced.
+    scored.values += budget_values(getattr(result, "budget", None) or {}, prepared.source)
+    return scored
 
 
 def run_attack(registry: Registry, cell: Cell, fitted: FittedSanitizer, splits: DatasetSplits,
                 truth: WithheldTruth, ctx: Context, isolated: Isolated | None = None,
                 secret_seed: int = 0, honest_fit: Callable[[], FittedSanitizer] | None = None,
-                honest_problem: str | None = None, membership_seed: int = 0) -> Scored | str:
+                honest_problem: str | None = None, membership_seed: int = 0,
+                canaries: Any = None) -> Scored | str:
     prepared = prepare_attack(registry, cell, fitted, splits, ctx, secret_seed, honest_fit,
-                              honest_problem, membership_seed)
+                              honest_problem, membership_seed, canaries)
     if isinstance(prepared, str):
         return prepared
     view, source = prepared.view, prepared.source

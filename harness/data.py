@@ -97,12 +97,19 @@ class DatasetSplits:
     labels, to the adversary. ``test``: sanitized and scored by the harness; attacks never see its
     labels. ``aux``: public raw data that an attacker may own; optional, and attacks that require
     it are ``n/a`` when a data set has none.
+
+    ``other_identities``: optional, for open-set re-identification. Images of people that no other
+    split shows, labelled ``identity`` with indices of their own (``0..M-1``, an attribute of its
+    own in the set's ``attributes``): a re-identification attacker trains its recognizer here,
+    so that it never sees a test identity during training. The harness sanitizes it with the
+    fitted sanitizer too, for attackers who retrain on sanitized images.
     """
 
     train: ImageSet
     attack: ImageSet
     test: ImageSet
     aux: ImageSet | None = None
+    other_identities: ImageSet | None = None
 
     def items(self) -> Iterator[tuple[str, ImageSet]]:
         yield "train", self.train
@@ -133,6 +140,21 @@ def validate_splits(splits: DatasetSplits, attributes: Mapping[str, Attribute], 
             k = attributes[name].num_classes
             if len(values) and (int(values.min()) < 0 or int(values.max()) >= k):
                 raise ValueError(f"{where}: labels of {name!r} must lie in 0..{k - 1}")
+    others = splits.other_identities
+    if others is not None:
+        where = f"{source}: split 'other_identities'"
+        train_shape = tuple(splits.train.images.shape[1:])
+        if not isinstance(others.images, torch.Tensor) or others.images.dtype != torch.float32 \
+                or tuple(others.images.shape[1:]) != train_shape:
+            raise ValueError(f"{where}: images must be a float32 tensor of the train split's item "
+                             f"shape {train_shape}")
+        identity = others.attributes.get("identity")
+        if "identity" not in others.labels or identity is None:
+            raise ValueError(f"{where}: needs 'identity' labels and its own 'identity' attribute")
+        values = others.labels["identity"]
+        if len(values) != len(others) or (len(values) and (
+                int(values.min()) < 0 or int(values.max()) >= identity.num_classes)):
+            raise ValueError(f"{where}: identity labels must lie in 0..{identity.num_classes - 1}")
 
 
 def copy_image_set(split: ImageSet | None, keep_labels: bool = True) -> ImageSet | None:

@@ -132,7 +132,8 @@ def detach(job: Job, store: ResultStore, registry: Registry, options: RunOptions
         for sanitizer in dict.fromkeys(cell.sanitizer for cell in job.cells):
             key = fit_key(registry, job.dataset, job.dataset_params, job.task, sanitizer, job.seed,
                           job.profile, job.seal, options.revision_of(
-                              dataset_key(registry, job.dataset, job.dataset_params, job.seal)))
+                              dataset_key(registry, job.dataset, job.dataset_params, job.seal)),
+                          canaries=job.cells[0].canaries if job.cells else 0)
             path = fitted_path(root, sanitizer.name, key)
             for entry in (path, path.with_name(path.name + _CHECKSUM)):
                 if entry.exists():

@@ -69,7 +69,7 @@ def draw_examples(spec: BenchmarkSpec, cache_dir: str | Path, out_dir: str | Pat
         shown = []
         for job in task_jobs:
             key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed,
-                          job.profile, job.seal)
+                          job.profile, job.seal, canaries=job.canaries)
             path = fitted_path(Path(cache_dir), job.sanitizer.name, key)
             if not path.exists():
                 notes.append(f"{job.label}: no cached fit in {cache_dir} (run the benchmark there first)")

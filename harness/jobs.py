@@ -13,7 +13,10 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:
+    import torch
 
 from .api import RELEASE, Context, PluginContractError, get_profile
 from .cache import (CorruptEntry, FittedSanitizer, SharedModels, discard, file_lock, fitted_path,
@@ -25,6 +28,7 @@ from .guards import (FitOutput, check_records, check_sanitized, error_text, fit_
                      time_limit)
 from .honest_reference import reference_config
 from .integrity import Seal, describe_tampering
+from .membership import Canaries, fit_splits, make_canaries
 from .pixels import as_stored
 from .planning import Cell, Job, RunOptions, dataset_key, dataset_identity, derive_seed, fit_key
 from .profiling import ProfileRow, clock, phase
@@ -68,6 +72,17 @@ def ensure_task_facts(store: ResultStore, registry: Registry, job: Job, splits: 
         arrays = {"truth": floor.truth, "predicted": floor.predicted}
     arrays["num_classes"] = np.array([sensitive_classes])
     store.put_fact(job.dataset, key, task.name, job.seed, job.profile, FLOOR_FACT, arrays)
+
+
+def job_canaries(registry: Registry, job: Any, train: ImageSet, salt: str | None) -> Canaries | None:
+    """The membership canaries of ``job``'s (data, seed) (``job.canaries`` of each kind;
+    ppbench.membership), drawn from a seed no plugin gets; None without canaries."""
+    count = job.canaries if isinstance(job, Job) else job.cells[0].canaries  # a batch job's
+    if not count:
+        return None
+    seed = derive_seed(job.seed, "canaries",
+                       dataset_key(registry, job.dataset, job.dataset_params, job.seal), salt or "")
+    return make_canaries(train, count, seed)
 
 
 class Heartbeat:
@@ -117,7 +132,7 @@ def run_job(job: Job, options: RunOptions, on_cell: Callable[[Cell, str], None] 
     registry = registry_for(options.registry_recipe)
     store = ResultStore(options.store) if store is None else store
     key = fit_key(registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed,
-                  job.profile, job.seal)
+                  job.profile, job.seal, canaries=job.canaries)
     with leased(store, "job:" + key, options) as held:
         if not held:
             return JobReport(deferred=[cell.key for cell in job.cells])
@@ -189,6 +204,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                                   salt)
         with phase("facts"):
             ensure_task_facts(store, registry, job, splits)
+            canaries = job_canaries(registry, job, splits.train, salt)
     except Exception as exc:  # noqa: BLE001 - a broken data set plugin costs its cells only
         message = f"data set {job.dataset!r} failed to load: {error_text(exc)}"
         for cell in job.cells:
@@ -202,7 +218,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
     fit_error = None
     path = fitted_path(cache_root, job.sanitizer.name, fit_key(
         registry, job.dataset, job.dataset_params, job.task, job.sanitizer, job.seed, job.profile,
-        job.seal, revision) if revision else key)
+        job.seal, revision, canaries=job.canaries) if revision else key)
     label = job.label
 
     def reload() -> None:
@@ -219,7 +235,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
     # configuration, so the two differ by what the vendor adds (ppbench.honest_reference).
     honest, honest_problem = reference_config(registry, job.sanitizer)
     honest_key = (fit_key(registry, job.dataset, job.dataset_params, job.task, honest, job.seed,
-                          job.profile, job.seal) if honest is not None else None)
+                          job.profile, job.seal, canaries=job.canaries) if honest is not None else None)
     fit_seed = derive_seed(job.seed, "fit", honest_key or key)
 
     def obtain_fit(config_job: Job, cls: type, fit_path: Path, source: str) -> FittedSanitizer:
@@ -233,8 +249,9 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                     return found
                 except CorruptEntry as corrupt:
                     discard(corrupt)
-            made = _fit(config_job, cls, splits, context(fit_seed, f"{config_job.label} fit"), limit,
-                        isolated, source)
+            # The fit sees the train split with the canary members shuffled in, if any.
+            made = _fit(config_job, cls, fit_splits(splits, canaries),
+                        context(fit_seed, f"{config_job.label} fit"), limit, isolated, source)
             with phase("seal"):
                 tampered = raw_seal.changed(raw_inputs(splits))
             if tampered:
@@ -274,7 +291,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                     honest_job, registry.sanitizer(honest.name),
                     fitted_path(cache_root, honest.name, fit_key(
                         registry, job.dataset, job.dataset_params, job.task, honest, job.seed,
-                        job.profile, job.seal, revision)), source)
+                        job.profile, job.seal, revision, canaries=job.canaries)), source)
                 honest_state["seal"] = Seal(sanitized_inputs(honest_state["fit"]))
             except Exception as exc:  # noqa: BLE001 - it costs the cells that need it
                 honest_state["error"] = f"{source} could not be fitted: {error_text(exc)}"
@@ -313,7 +330,7 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                     secret_seed = derive_seed(cell.seed, "withheld", cell.key, salt or "")
                     outcome = run_attack(registry, cell, fitted, splits, truth, ctx, isolated,
                                           secret_seed, honest_fit if honest is not None else None,
-                                          honest_problem, membership_seed)
+                                          honest_problem, membership_seed, canaries)
                 else:
                     outcome = run_metric(registry, cell, fitted, splits, ctx, isolated)
             with phase("seal"):
@@ -352,8 +369,7 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
         with phase("sandbox"):
             out = isolated.call("fit", "sanitizers", job.sanitizer, job.task, ctx, source, {
                 "train": copy_image_set(splits.train),
-                "images": {"attack": splits.attack.images.clone(),
-                           "test": splits.test.images.clone()}})
+                "images": {name: images.clone() for name, images in _to_sanitize(splits).items()}})
         if not isinstance(out, FitOutput):
             raise PluginContractError(f"{source}: its sandbox returned {type(out).__name__}")
         # Notes are the child's words: printable characters only, and few of them.
@@ -364,21 +380,35 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
             released = check_release(out.release, job.task, splits.train.attributes,
                                      splits.train.shape, source)
             return released_fit(out.sanitizer, _stored_release(released), splits, tuple(out.notes))
-        for name, split in (("attack", splits.attack), ("test", splits.test)):
-            out.images[name] = check_sanitized(out.images.get(name), split.images,
-                                               split.images.dim() == 4, source, out.notes)
-            out.records[name] = check_records(out.records.get(name, {}), len(split), source)
+        for name, images in _to_sanitize(splits).items():
+            out.images[name] = check_sanitized(out.images.get(name), images,
+                                               images.dim() == 4, source, out.notes)
+            out.records[name] = check_records(out.records.get(name, {}), len(images), source)
     else:
         with time_limit(limit, f"{source} fit"):
             out = fit_sanitizer(sanitizer_cls, job.sanitizer.kwargs, splits.train,
-                                {"attack": splits.attack.images, "test": splits.test.images},
-                                job.task, ctx, source)
+                                _to_sanitize(splits), job.task, ctx, source)
     # Cells see what the cache will give back, so a fresh fit and a cached one score alike.
     if out.release is not None:
         return released_fit(out.sanitizer, _stored_release(out.release), splits, tuple(out.notes))
+    others = splits.other_identities
     return FittedSanitizer(out.sanitizer, splits.attack.with_images(as_stored(out.images["attack"])),
                            splits.test.with_images(as_stored(out.images["test"])), tuple(out.notes),
-                           {name: out.records.get(name, {}) for name in ("attack", "test")})
+                           {name: out.records.get(name, {}) for name in ("attack", "test")},
+                           other_identities=None if others is None else others.with_images(
+                               as_stored(out.images[OTHER_IDENTITIES])))
+
+
+OTHER_IDENTITIES = "other_identities"
+
+
+def _to_sanitize(splits: DatasetSplits) -> dict[str, "torch.Tensor"]:
+    """The images a fitted sanitizer transforms: the attack and test splits, and the other
+    identities of open-set re-identification when the data set has them."""
+    images = {"attack": splits.attack.images, "test": splits.test.images}
+    if splits.other_identities is not None:
+        images[OTHER_IDENTITIES] = splits.other_identities.images
+    return images
 
 
 def _stored_release(release: ImageSet) -> ImageSet:

@@ -32,6 +32,8 @@ from .guards import output_images
 from .membership import MembershipResult, build_membership_view, lend_membership_view, score_membership
 from .reconstruction import ReconstructionTruth, reidentifier, score_attribute_attack, score_reconstruction
 from .scoring import Scored
+from .verification import (VerificationResult, build_verification_view, lend_verification_view,
+                           score_verification)
 
 if TYPE_CHECKING:
     import torch
@@ -119,6 +121,17 @@ THREAT_MODELS: dict[str, ThreatModel] = {model.id: model for model in (
                 "query access to the fitted sanitizer (an oracle) and public raw data: learns to "
                 "undo the sanitizer and rebuilds the raw images", "informed",
                 grants=frozenset({ORACLE, AUX})),
+    # Open-set re-identification (ppbench.verification): a recognizer trained on other people.
+    ThreatModel("raw-enrolled",
+                "a recognizer trained on raw images of other people, a raw gallery of the test "
+                "identities (their own photographs) against sanitized probes", "ignorant",
+                grants=frozenset()),
+    ThreatModel("lazy-enrolled",
+                "the raw-trained recognizer, with the gallery sanitized by the same sanitizer "
+                "(the attacker sanitizes its own enrollment)", "lazy-informed", grants=frozenset()),
+    ThreatModel("sanitized-recognizer",
+                "a recognizer retrained on other people's images sanitized by the same "
+                "sanitizer, with a sanitized gallery", "semi-informed", grants=frozenset()),
     ThreatModel("reference-distinguisher",
                 "the sanitizer's outputs and those of the honest model it declares itself a "
                 "variant of, for the same inputs, no labels: tells the two apart (steganalysis "
@@ -316,6 +329,11 @@ class ViewInputs:
     # what no plugin is given: every membership attack on every sanitizer of the data sees the
     # same candidates (ppbench.membership).
     membership_seed: int = 0
+    # The data set's other identities sanitized by the fitted sanitizer (ppbench.verification).
+    sanitized_other_identities: ImageSet | None = None
+    # The run's canaries (``canaries = N`` in the spec; ppbench.membership.Canaries), else None:
+    # only membership candidate sets hold them.
+    canaries: Any = None
 
 
 @dataclass(frozen=True)
@@ -384,7 +402,7 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
         lend=_lend_attribute_view,
         score=score_attribute_attack,
         primary="advantage",
-        columns=("advantage", "balanced_accuracy", "accuracy", "auc"),
+        columns=("advantage", "balanced_accuracy", "accuracy", "auc", "worst_decile"),
         chance_note=("balanced accuracy: chance is exactly 1/K whatever the class balance; "
                      "accuracy: chance is the largest class frequency of the train split (the "
                      "known prior), never the test sample's"),
@@ -429,6 +447,21 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
         ranked=False,
     ),
     AttackKind(
+        name="verification",
+        description=("open-set re-identification: embed a gallery of the test identities and the "
+                     "sanitized test images with a recognizer trained on other people; scored by "
+                     "TAR at 1% FAR (ranked), TAR at 0.1% FAR, EER and rank-1 identification"),
+        result_type=VerificationResult,
+        build_view=build_verification_view,
+        lend=lend_verification_view,
+        score=score_verification,
+        primary="tar_at_1pct_far",
+        columns=("tar_at_1pct_far", "tar_at_0.1pct_far", "eer", "rank1", "worst_decile"),
+        chance_note=("verification: TAR at a FAR has chance equal to that FAR (0.01), the EER 0.5, "
+                     "rank-1 identification 1/(identities in the gallery)"),
+        board_values=("rank1", "eer"),
+    ),
+    AttackKind(
         name="membership",
         description=("score raw candidates, half of them from the sanitizer's fit split, by how "
                      "likely each was a member; scored by Webster et al.'s Algorithm-1 accuracy, "
@@ -438,11 +471,15 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
         lend=lend_membership_view,
         score=score_membership,
         primary="advantage",
-        columns=("advantage", "accuracy", "auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"),
+        columns=("advantage", "accuracy", "auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr",
+                 "canary_tpr_at_1pct_fpr", "canary_tpr_at_0.1pct_fpr", "canary_auc"),
         chance_note=("membership: Algorithm-1 accuracy has chance exactly 0.5 (as many members "
                      "as non-members, as many called members); its advantage 2·acc − 1 is "
-                     "TPR − FPR at that threshold, 0 at chance; TPR at 1% FPR has chance 0.01"),
-        board_values=("accuracy", "tpr_at_1pct_fpr"),
+                     "TPR − FPR at that threshold, 0 at chance; TPR at 1% FPR has chance 0.01; "
+                     "with canaries, canary TPR at 1% FPR (the FPR over the canary non-members) "
+                     "has chance 0.01 and canary AUC 0.5"),
+        # The canary figure shows only where cells stored it (a spec with ≥ 100 canaries).
+        board_values=("accuracy", "tpr_at_1pct_fpr", "canary_tpr_at_1pct_fpr"),
     ),
 )}
 

@@ -74,6 +74,7 @@ class Cell:
     scoring: str = ""  # an attack's scoring kind ('attribute'...); '' for a metric
     threat_model: str = ""  # an attack's threat-model identifier
     seal: str = ""  # a sealed run's salt commitment; '' for the public draw of the data
+    canaries: int = 0  # membership canaries in the fit split (ppbench.membership); 0: none
 
     def record(self) -> CellRecord:
         return CellRecord(
@@ -104,6 +105,7 @@ class Job:
     # (ppbench.batches): this job fits the sanitizer for them, and stores them as errors when
     # the fit fails.
     batched: tuple[Cell, ...] = ()
+    canaries: int = 0  # membership canaries shuffled into the fit split (ppbench.membership)
 
     @property
     def sanitizer_label(self) -> str:
@@ -189,13 +191,16 @@ def dataset_key(registry: Registry, name: str, params: tuple[tuple[str, Any], ..
 
 
 def fit_key(registry: Registry, dataset: str, dataset_params: tuple, task: Task,
-            sanitizer: PluginConfig, seed: int, profile: str, seal: str = "", revision: str = "") -> str:
-    """Content hash of a fitted sanitizer: everything that can change its fitted state."""
+            sanitizer: PluginConfig, seed: int, profile: str, seal: str = "", revision: str = "",
+            *, canaries: int = 0) -> str:
+    """Content hash of a fitted sanitizer: everything that can change its fitted state
+    (``canaries``: the membership canaries in its fit split; a fit without keeps its key)."""
     return hashlib.sha256(canonical_json({
         "data": dataset_identity(registry, dataset, dataset_params, seal, revision), "task": task.as_dict(),
         "sanitizer": sanitizer.name, "params": sanitizer.kwargs,
         "code": code_identity(registry, "sanitizers", sanitizer.name),
         "seed": seed, "profile": profile, "storage": STORAGE_FORMAT,
+        **({"canaries": canaries} if canaries else {}),
     }).encode()).hexdigest()[:24]
 
 
@@ -279,15 +284,27 @@ def plan(spec: BenchmarkSpec, registry: Registry | None = None, seal: str = "") 
                         "plugin": [config.name, config.kwargs,
                                    code_identity(registry, kind + "s", config.name)],
                         "seed": seed, "profile": spec.profile, "storage": STORAGE_FORMAT,
+                        # Canaries change every fit, so every cell (and none without them).
+                        **({"canaries": spec.canaries} if spec.canaries else {}),
                     }).encode()).hexdigest()[:24]
                     scoring = model = ""
                     if kind == "attack":
-                        attack = registry.attack(config.name)
+                        attack = configured_attack(registry, config)
                         scoring, model = attack_kind(attack).name, threat_model(attack).id
                     cells.append(Cell(spec.dataset, data_params, task, sanitizer, kind,
                                       config, seed, spec.profile, key, labels[sanitizer],
-                                      labels[config], scoring, model, seal))
+                                      labels[config], scoring, model, seal, canaries=spec.canaries))
     return cells
+
+
+def configured_attack(registry: Registry, config: PluginConfig) -> Any:
+    """The configured instance, whose threat model may follow its parameters (a recognizer's
+    gallery); its class when the constructor refuses them (the cell then reports why)."""
+    cls = registry.attack(config.name)
+    try:
+        return cls(**config.kwargs)
+    except Exception:  # noqa: BLE001 - a plugin's constructor error belongs to its cells
+        return cls
 
 
 def group_jobs(cells: list[Cell], stored: frozenset[str] | set[str] = frozenset(),
@@ -298,8 +315,8 @@ def group_jobs(cells: list[Cell], stored: frozenset[str] | set[str] = frozenset(
     for index, group in enumerate((cells, batched)):
         for cell in group:
             jobs.setdefault((cell.dataset, cell.dataset_params, cell.task, cell.sanitizer,
-                             cell.seed, cell.profile, cell.seal), ([], []))[index].append(cell)
-    return [Job(*k[:-1], cells=tuple(own), seal=k[-1],
+                             cell.seed, cell.profile, cell.seal, cell.canaries), ([], []))[index].append(cell)
+    return [Job(*k[:-2], cells=tuple(own), seal=k[-2],
                 stored_at_plan=frozenset(c.key for c in own if c.key in stored),
-                batched=tuple(later))
+                batched=tuple(later), canaries=k[-1])
             for k, (own, later) in jobs.items()]

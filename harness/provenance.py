@@ -51,6 +51,8 @@ def cell_provenance(registry: Registry, cell: "Cell", device: str, cell_seed: in
         # The spec's [dataset] parameters: a data sweep's boards are told apart by them.
         "data_params": dict(cell.dataset_params),
         **({"seal": cell.seal} if cell.seal else {}),
+        # Membership canaries in the fit split (ppbench.membership).
+        **({"canaries": cell.canaries} if cell.canaries else {}),
         "dataset": version_of(registry, "datasets", cell.dataset),
         "sanitizer": version_of(registry, "sanitizers", cell.sanitizer.name),
         cell.kind: version_of(registry, cell.kind + "s", cell.plugin.name),

@@ -122,6 +122,22 @@ def diagnostic_values(diagnostics: Mapping[str, Any], source: str) -> list[Metri
     return values
 
 
+def budget_values(budget: Mapping[str, Any], source: str) -> list[MetricValue]:
+    """A result's recorded budget as stored values (``budget:<name>``), each a finite number."""
+    values = []
+    if not isinstance(budget, Mapping):
+        raise PluginContractError(f"{source}: budget must be a dict of numbers, got {type(budget).__name__}")
+    for name, value in budget.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise PluginContractError(f"{source}: budget {name!r} is not a number ({value!r})") from None
+        if not math.isfinite(number):
+            raise PluginContractError(f"{source}: budget {name!r} is not finite ({value})")
+        values.append(MetricValue(f"budget:{name}", number, role="budget"))
+    return values
+
+
 def score_attribute(result: Any, truth: WithheldTruth, source: str, withheld: Any = None) -> Scored:
     """Score an attribute attack against the withheld sensitive labels (see the module doc);
     ``withheld`` (what a view builder kept back) is unused: the truth is the test labels."""
@@ -154,8 +170,25 @@ def score_attribute(result: Any, truth: WithheldTruth, source: str, withheld: An
     if scores is not None:
         values.append(MetricValue("auc", auc_ovr(labels, scores), better="lower", role="leakage",
                                   chance=0.5))
-    values = [v for v in values if math.isfinite(v.value)] + diagnostic_values(result.diagnostics, source)
-    return Scored(values, {"truth": labels, "predicted": predicted})
+    items: dict[str, np.ndarray] = {"truth": labels, "predicted": predicted}
+    exposure, exposure_items = _exposure(truth, oriented, labels, k)
+    values = ([v for v in values if math.isfinite(v.value)] + exposure
+              + diagnostic_values(result.diagnostics, source))
+    return Scored(values, {**items, **exposure_items})
+
+
+def _exposure(truth: WithheldTruth, oriented: "np.ndarray", labels: "np.ndarray",
+              k: int) -> tuple[list[MetricValue], dict[str, "np.ndarray"]]:
+    """The most exposed individuals' figures (:mod:`ppbench.exposure`) of an attribute cell."""
+    from .exposure import attribute_group_leakage, exposure_groups, exposure_values
+
+    test_labels = {name: values.cpu().numpy() for name, values in truth.test.labels.items()}
+    found = exposure_groups(test_labels, truth.task)
+    if found is None:
+        return [], {}
+    groups, groups_are_sensitive = found
+    leakage = attribute_group_leakage(labels, oriented, groups, k, groups_are_sensitive)
+    return exposure_values(leakage)
 
 
 def mean_interval(values: "list[float]") -> tuple[float, float, float]:

@@ -71,7 +71,7 @@ def describe_cell(frame: pd.DataFrame, key: str) -> list[str]:
     lines.append(f"{first['sanitizer']} parameters: "
                  + (", ".join(f"{k}={v!r}" for k, v in sanitizer_params.items()) or "none"))
 
-    figures = rows[rows["metric"].notna() & (rows["role"] != "diagnostic")]
+    figures = rows[rows["metric"].notna() & ~rows["role"].isin(["diagnostic", "budget"])]
     if len(figures):
         lines.append("figures:")
         width = max(len(str(m)) for m in figures["metric"])
@@ -83,7 +83,7 @@ def describe_cell(frame: pd.DataFrame, key: str) -> list[str]:
                                          f"{row.better} is better" if row.better else "") if t)
             lines.append(f"  {str(row.metric):<{width}}  {_number(row.value)}{interval}  ({tags}{chance})")
     diagnostics = rows[rows["role"] == "diagnostic"]
-    lines += budget_lines(first, params, diagnostics)
+    lines += budget_lines(first, params, diagnostics, rows[rows["role"] == "budget"])
     lines.append("provenance:")
     provenance = json.loads(first["provenance"] or "{}")
     for name, value in sorted(provenance.items()):
@@ -93,10 +93,18 @@ def describe_cell(frame: pd.DataFrame, key: str) -> list[str]:
     return lines
 
 
-def budget_lines(first: pd.Series, params: dict[str, Any], diagnostics: pd.DataFrame) -> list[str]:
-    """What the figure was produced with: the profile's sizes and caps, the plugin's budget
-    parameters (None: the profile's), and what it reports having spent (its diagnostics)."""
+def budget_lines(first: pd.Series, params: dict[str, Any], diagnostics: pd.DataFrame,
+                 recorded: pd.DataFrame | None = None) -> list[str]:
+    """What the figure was produced with: the budget the plugin recorded with its figures
+    (epochs, models, embedding dimension: ``budget:<name>``), the profile's sizes and caps, the
+    plugin's budget parameters (None: the profile's), and its diagnostics."""
     lines = ["budget:"]
+    if recorded is not None and len(recorded):
+        lines.append("  recorded with the figures: " + ", ".join(
+            f"{str(m).removeprefix('budget:')} {_number(v)}"
+            for m, v in zip(recorded["metric"], recorded["value"])))
+    else:
+        lines.append("  recorded with the figures: nothing (the plugin records no budget)")
     try:
         profile = get_profile(str(first["profile"]))
     except ValueError:

@@ -9,6 +9,7 @@ A spec file::
     seeds = 3
     profile = "quick"
     standard_check = "adversarial-classifier"   # the attack a paper would report as its privacy check
+    canaries = 100              # optional: atypical records for membership audits (ppbench.membership)
 
     [dataset]
     name = "synthfaces"         # other keys are the loader's parameters
@@ -136,6 +137,9 @@ class BenchmarkSpec:
     examples_where: tuple[tuple[str, Any], ...] | None = None
     examples_items: int | None = None
     references: tuple[Reference, ...] = ()
+    # Membership canaries (ppbench.membership): N atypical records shuffled into every fit split
+    # and N held out, scored apart by membership attacks; 0: none.
+    canaries: int = 0
 
     @property
     def dataset_configs(self) -> list[tuple[tuple[str, Any], ...]]:
@@ -163,6 +167,8 @@ class BenchmarkSpec:
             lines.append(f"standard_check = {_toml(self.standard_check)}")
         if self.ranking_utility:
             lines.append(f"ranking_utility = {_toml(self.ranking_utility)}")
+        if self.canaries:
+            lines.append(f"canaries = {self.canaries}")
         lines += ["",
                   "[dataset]", f"name = {_toml(self.dataset)}"]
         lines += [f"{k} = {_toml(v)}" for k, v in self.dataset_params]
@@ -259,8 +265,12 @@ def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
     ranking_utility = bench.get("ranking_utility")
     if ranking_utility is not None and not isinstance(ranking_utility, str):
         raise SpecError(f"{source}: [benchmark] ranking_utility must be a metric name, got {ranking_utility!r}")
+    canaries = bench.get("canaries", 0)
+    if not isinstance(canaries, int) or isinstance(canaries, bool) or canaries < 0:
+        raise SpecError(f"{source}: [benchmark] canaries must be a non-negative integer (the number "
+                        f"of membership canaries; 0: none), got {canaries!r}")
     unknown_keys = set(bench) - {"name", "description", "tasks", "task", "seeds", "seed", "profile",
-                                 "standard_check", "ranking_utility"}
+                                 "standard_check", "ranking_utility", "canaries"}
     if unknown_keys:
         raise SpecError(f"{source}: [benchmark] has unknown fields {sorted(unknown_keys)}")
     # A swept [dataset] parameter is checked here, where the file is named.
@@ -284,6 +294,7 @@ def spec_from_dict(data: dict[str, Any], source: str) -> BenchmarkSpec:
         examples_where=where,
         examples_items=items,
         references=_reference_tables(data, source),
+        canaries=canaries,
     )
 
 

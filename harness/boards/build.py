@@ -27,10 +27,12 @@ from .board import (ATTACK, DETECTION, LEVEL_PREFIX, MEASURE, TIDY_COLUMNS, UTIL
                     parse_data_label)
 from .notes import footnotes, notes
 from .policy import RowSummary, apply_policy
+from .exposure import DECILE, decile_tiers, row_exposure, seed_halves, stored_seed_values
 from .statistics import (ALPHA, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
 
 FLOOR_FACT = "leakage_floor"
 WORST_KEY = ColumnKey(WORST_CASE, "", "advantage")
+DECILE_KEY = ColumnKey(WORST_CASE, "", DECILE)
 RECONSTRUCTION_VALUES = ("psnr", "ssim")
 STUDENT_T = "Student-t over seeds"
 CELL_INTERVAL = "the cells' own, combined over seeds"
@@ -183,6 +185,9 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
                                   cell.threat_model))
     keyless = [c for c in attacks if c.threat_model not in separate]
     worst = [Column(WORST_KEY, "worst-case adv", "", "leakage", "lower")] if keyless else []
+    keyless_labels = {c.key.plugin for c in keyless}
+    if ((ok["metric"] == DECILE) & ok["plugin_label"].isin(keyless_labels)).any():
+        worst.append(Column(DECILE_KEY, "worst decile", "", "leakage", "lower"))
     for model in sorted({c.threat_model for c in attacks} & separate):
         worst.append(Column(separate_worst_key(model), f"{model} worst-case adv", "", "leakage", "lower", model))
     return utility + measures + detections + attacks + worst
@@ -326,6 +331,9 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
     floor = _floor(rows, facts, dataset, task, profile)
     # Cross-validation noise can put an uninformative floor slightly below 0; nothing is below 0.
     floor_value = max(0.0, floor.mean) if math.isfinite(floor.mean) else 0.0
+    if any(c.key == DECILE_KEY for c in columns):
+        _add_exposure(summaries, attack_labels, statuses, stored, cell_keys, items, figures,
+                      floor_value)
     sign = -1.0 if utility_column is not None and utility_column.better == "lower" else 1.0
     ordered = apply_policy(summaries, tier_of, floor_value, sign)
     table = _tidy_table(dataset, data, task, sensitive, profile, columns, ordered, figures)
@@ -335,6 +343,10 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
         "worst_case_ci_high": s.worst.ci_high, "worst_case_n_seeds": s.worst.n_seeds,
         "worst_case_interval": s.worst.interval, "worst_attack": s.worst_attack,
         "incomplete": s.incomplete, "leaks": s.leaks,
+        **({"worst_decile": s.exposure.decile.mean, "worst_decile_ci_low": s.exposure.decile.ci_low,
+            "worst_decile_ci_high": s.exposure.decile.ci_high, "worst_decile_attack": s.exposure.attack,
+            "exposed_share": s.exposure.exposed, "decile_tier": s.decile_tier}
+           if s.exposure is not None else {}),
         "utility": s.utility.mean, "utility_ci_low": s.utility.ci_low,
         "utility_ci_high": s.utility.ci_high, "utility_n_seeds": s.utility.n_seeds,
         "pareto": s.pareto, "flag": s.flag,
@@ -399,7 +411,8 @@ def _cell_info(rows: pd.DataFrame) -> dict[tuple[str, str, str], CellInfo]:
             text = str(cell.error).strip() if isinstance(cell.error, str) and cell.error.strip() else (
                 f"{cell.status} (no message recorded)")
             entry.messages.setdefault(f"{cell.status}: {text}", []).append(int(cell.seed))
-    diagnostics = rows[(rows["status"] == "ok") & (rows["role"] == "diagnostic")].sort_values("seed")
+    # The recorded budget (role "budget") travels with the diagnostics, under its "budget:" names.
+    diagnostics = rows[(rows["status"] == "ok") & rows["role"].isin(["diagnostic", "budget"])].sort_values("seed")
     for (sanitizer, kind, plugin, name), values in diagnostics.groupby(
             ["sanitizer_label", "kind", "plugin_label", "metric"], sort=True):
         figure = _aggregate(values)
@@ -412,6 +425,35 @@ def _num_classes(rows: pd.DataFrame) -> int:
     """The sensitive attribute's class count, from the stored balanced-accuracy chance (1/K)."""
     chances = rows.loc[(rows["metric"] == "balanced_accuracy") & rows["chance"].notna(), "chance"]
     return int(round(1.0 / float(chances.iloc[0]))) if len(chances) else 2
+
+
+def _add_exposure(summaries: list[RowSummary], attack_labels: Sequence[str],
+                  statuses: Mapping[tuple[str, str, str], list[str]], stored: Mapping[tuple, pd.DataFrame],
+                  cell_keys: Mapping[tuple[str, str], dict[int, str]],
+                  items: Mapping[str, Mapping[str, Any]], figures: dict[tuple[str, ColumnKey], Figure],
+                  floor: float) -> None:
+    """Each row's most exposed individuals over its keyless attacks (ppbench.boards.exposure),
+    and the tiers on them."""
+    halves: dict[str, dict[str, list[Any]]] = {}
+    for summary in summaries:
+        sanitizer = summary.sanitizer
+        ran = [a for a in attack_labels
+               if _combined_status(statuses.get((sanitizer, "attack", a), [])) == "ok"
+               and stored.get((sanitizer, "attack", a, DECILE)) is not None]
+        values = {a: stored_seed_values(stored.get((sanitizer, "attack", a, DECILE))) for a in ran}
+        combined = {a: _aggregate(stored[(sanitizer, "attack", a, DECILE)]) for a in ran}
+        seeds = {a: sorted(cell_keys.get((sanitizer, a), {})) for a in ran}
+        per_seed_items = {a: [items.get(cell_keys[(sanitizer, a)][seed]) for seed in seeds[a]] for a in ran}
+        summary.exposure = row_exposure(values, combined, per_seed_items, floor)
+        figures[(sanitizer, DECILE_KEY)] = summary.exposure.decile
+        found = {a: [seed_halves(arrays) for arrays in per_seed_items[a]] for a in ran}
+        if ran and not summary.incomplete and all(h is not None for a in ran for h in found[a]):
+            halves[sanitizer] = found
+    complete = [s for s in summaries if not s.incomplete]
+    if complete and all(s.sanitizer in halves for s in complete):
+        tiers_found = decile_tiers({s.sanitizer: halves[s.sanitizer] for s in complete})
+        for summary in complete:
+            summary.decile_tier = tiers_found.get(summary.sanitizer) if tiers_found else None
 
 
 def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Column],
@@ -463,6 +505,8 @@ def _tidy_table(dataset: str, data: str, task: str, sensitive: str, profile: str
                 plugin = column.key.plugin
             elif column.key.plugin:
                 plugin = summary.separate[column.key.plugin].worst_attack
+            elif column.key == DECILE_KEY:
+                plugin = summary.exposure.attack if summary.exposure is not None else ""
             else:
                 plugin = summary.worst_attack
             records.append({

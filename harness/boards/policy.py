@@ -8,7 +8,8 @@ Every decision is made on intervals, never on point estimates alone:
   would be noise, so none is shown;
 - **leaks**: the lower end of the row's simultaneous worst-case interval lies above the leakage
   floor (what the kept utility attributes alone reveal, which no sanitizer that keeps them can
-  remove);
+  remove), or that of its worst decile (the most exposed tenth of the identities,
+  :mod:`ppbench.boards.exposure`) does;
 - **Pareto**: "front" when no other row possibly dominates the row, "possible" when none certainly
   does (:func:`~ppbench.boards.statistics.pareto_marks`);
 - **flag**: an audit, the standard check named by the benchmark spec or a naive audit (an attack
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..kinds import flagging_threat_models
 from .board import Figure
@@ -60,6 +62,10 @@ class RowSummary:
     # The keyless worst case per attacker-knowledge level (ignorant, semi-informed...), when the
     # board's attacks span several: who passes the standard check but falls to a stronger one.
     by_level: dict[str, "RowSummary"] = field(default_factory=dict)
+    # The most exposed individuals (ppbench.boards.exposure.RowExposure), when the cells measured
+    # them, and the row's tier on its worst decile.
+    exposure: Any = None
+    decile_tier: int | None = None
 
 
 def _finite(value: float) -> bool:
@@ -122,6 +128,10 @@ def apply_policy(rows: list[RowSummary], tiers: dict[str, int] | None, floor: fl
             row.leaks = row.worst.ci_low > floor
         elif _finite(row.worst.mean):
             row.leaks = None  # no interval: the board cannot say
+        # A row that hides most people and exposes a few is not private: its worst decile counts.
+        decile = row.exposure.decile if row.exposure is not None else None
+        if decile is not None and _finite(decile.ci_low) and decile.ci_low > floor:
+            row.leaks = True
         row.flag = _flag(row, floor)
 
     eligible = {r.sanitizer: (_interval(r.worst), _interval(r.utility, utility_sign))

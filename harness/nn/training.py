@@ -248,6 +248,7 @@ def fit_classifier(
     recalibrate: bool = True,
     recalibrate_items: int = RECALIBRATE_ITEMS,
     measure_train: bool = True,
+    loss: Callable[[Logits, Targets], torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` with Adam to predict ``targets`` from ``images``, stopping early.
 
@@ -288,7 +289,12 @@ def fit_classifier(
     and ``val_accuracy`` (``val_accuracy:<attribute>`` per head) of the evaluated weights.
     ``measure_train`` measures the returned model's ``train_accuracy`` in eval mode on the
     training part at the end (one forward pass).
+
+    ``loss(outputs, targets)``: the training loss, by default the cross-entropy; a margin-based
+    softmax (:func:`ppbench.nn.embedding.cosface_loss`) changes only what is optimised. Validation
+    and early stopping always use the plain cross-entropy of the model's outputs.
     """
+    training_loss = classification_loss if loss is None else loss
     max_epochs = ctx.profile.max_epochs if max_epochs is None else max_epochs
     patience = ctx.profile.patience if patience is None else patience
     batch_size = ctx.profile.batch_size if batch_size is None else batch_size
@@ -403,14 +409,14 @@ def fit_classifier(
         batch = to_device(images[positions], ctx)
         batch_targets = _select(targets, positions, ctx.device)
         outputs = model(batch)
-        loss = classification_loss(outputs, batch_targets)
+        batch_loss = training_loss(outputs, batch_targets)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        batch_loss.backward()
         optimizer.step()
         if averaged is not None:
             steps += 1
             average_step(average_params, live_params, steps, float(average))
-        epoch_loss += float(loss.detach()) * len(index)
+        epoch_loss += float(batch_loss.detach()) * len(index)
         epoch_items += len(index)
         with torch.no_grad():
             for head, correct in _count_correct(outputs, batch_targets).items():

@@ -171,7 +171,12 @@ class AdversarialClassifier(Attack):
                        "epochs": float(result.epochs), "best_epoch": float(result.best_epoch + 1)}
         # No validation part (validation=0, or too few items): no validation figure.
         diagnostics = {k: v for k, v in diagnostics.items() if math.isfinite(v)}
-        return AttackResult(predictions=predictions, diagnostics=diagnostics)
+        from ppbench.nn import default_width
+
+        budget = {"epochs": float(result.epochs), "training_items": float(len(train)),
+                  "max_epochs": float(self.max_epochs or ctx.profile.max_epochs),
+                  "width": float(self.width or default_width(self.arch, train.shape))}
+        return AttackResult(predictions=predictions, diagnostics=diagnostics, budget=budget)
 
 
 @hookimpl

@@ -42,7 +42,9 @@ class FixedClassifier(Attack):
         diagnostics = {"reference_val_accuracy": reference.val_accuracy,
                        "reference_epochs": float(reference.epochs)}
         return AttackResult(predictions=predictions,
-                            diagnostics={k: v for k, v in diagnostics.items() if math.isfinite(v)})
+                            diagnostics={k: v for k, v in diagnostics.items() if math.isfinite(v)},
+                            budget={"reference_models": 1.0, "epochs": float(reference.epochs),
+                                    "training_items": float(len(view.raw_train))})
 
 
 @hookimpl

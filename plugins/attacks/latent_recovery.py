@@ -77,8 +77,6 @@ class LatentRecovery(Attack):
         return features
 
     def run(self, view: MembershipView, task: Task, ctx: Context) -> MembershipResult:
-        import torch
-
         from ppbench.nn import build_classifier, fit_regressor, predict_logits
 
         generator = view.handles[GENERATOR]
@@ -96,7 +94,8 @@ class LatentRecovery(Attack):
         phi = self._feature_map(view, task, ctx)
         loss = (phi(rebuilt) - phi(view.candidates)).pow(2).mean(dim=1)
         return MembershipResult(-loss.double(), diagnostics={
-            "encoder_val_mse": float(fit.val_mse), "median_loss": float(loss.median())})
+            "encoder_val_mse": float(fit.val_mse), "median_loss": float(loss.median())},
+            budget={"epochs": float(fit.epochs), "training_items": float(len(samples))})
 
 
 @hookimpl

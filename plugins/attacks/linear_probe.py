@@ -168,7 +168,8 @@ class LinearProbe(Attack):
         }
         if best is not None:
             diagnostics["val_accuracy"] = best[0]
-        return AttackResult(predictions=predictions, diagnostics=diagnostics)
+        return AttackResult(predictions=predictions, diagnostics=diagnostics,
+                            budget={"steps": float(most_iterations), "training_items": float(len(features))})
 
 
 @hookimpl

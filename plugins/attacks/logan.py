@@ -92,7 +92,8 @@ class LoganBlackbox(Attack):
                             desc=f"{self.name} local GAN")
         scores = realness(discriminator, view.candidates, ctx)
         return MembershipResult(scores.double(), diagnostics={
-            "epochs": float(epochs), "final_discriminator_loss": history[-1]["discriminator"]})
+            "epochs": float(epochs), "final_discriminator_loss": history[-1]["discriminator"]},
+            budget={"shadow_models": 1.0, "epochs": float(epochs), "training_items": float(len(released))})
 
 
 @hookimpl

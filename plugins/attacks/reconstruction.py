@@ -85,7 +85,9 @@ class Reconstruction(Attack):
         diagnostics: dict[str, Any] = {"val_mse": fit.val_mse, "epochs": float(fit.epochs),
                                        "best_epoch": float(fit.best_epoch + 1)}
         return ReconstructionResult(images=estimates.clamp(0.0, 1.0),
-                                    diagnostics={k: v for k, v in diagnostics.items() if math.isfinite(v)})
+                                    diagnostics={k: v for k, v in diagnostics.items() if math.isfinite(v)},
+                                    budget={"epochs": float(fit.epochs), "queries": float(len(sanitized)),
+                                            "training_items": float(len(sanitized))})
 
 
 @hookimpl

@@ -160,7 +160,8 @@ _BLUSH = (0.97, 0.40, 0.48)
 # Pixels per rendering chunk: small enough for the intermediates to stay in cache (measured: 4x
 # faster at 64×64 than chunks of 1024 images), large enough to amortise per-op overhead.
 _RENDER_CHUNK_PIXELS = 2**18
-_STREAMS = {"identities": 0, "train": 1, "test": 2, "aux": 3, "attack": 4}
+_STREAMS = {"identities": 0, "train": 1, "test": 2, "aux": 3, "attack": 4,
+            "other_identities": 5, "other_images": 6}
 
 
 # --- identities and per-image factors ------------------------------------------------------------
@@ -273,8 +274,9 @@ def _stratified(look: "torch.Tensor", generator: "torch.Generator") -> "torch.Te
     return values
 
 
-def make_identities(n_identities: int, seed: int) -> IdentityTraits:
-    """The identity traits for a seed. Every split of a data set shares them.
+def make_identities(n_identities: int, seed: int, stream: int = _STREAMS["identities"]) -> IdentityTraits:
+    """The identity traits for a seed. Every split of a data set shares them (``stream``: another
+    population of people, e.g. the other identities of open-set re-identification).
 
     Identities come in look-alike groups of about three of the same sex. A group shares what a
     coarse view shows (skin tone, hair colour, hair style, beard), drawn from shared palettes so
@@ -286,7 +288,7 @@ def make_identities(n_identities: int, seed: int) -> IdentityTraits:
 
     if n_identities < 2:
         raise ValueError(f"synthfaces needs at least 2 identities, got {n_identities}")
-    g = _generator(seed, _STREAMS["identities"])
+    g = _generator(seed, stream)
     n = n_identities
 
     # Exactly half the identities (rounded down) are male, in a seeded order, so that the male
@@ -488,13 +490,19 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "image_size": None,
     "noise_std": 0.02,
     "nuisance": 1.0,
+    # Open-set re-identification: people no other split shows, on whom an attacker trains its
+    # recognizer (DatasetSplits.other_identities). 0 identities: no such split.
+    "n_other_identities": 100,
+    "n_other": None,  # images of them; None: the profile's attack-split size
 }
 
 
 def load(profile: Profile, seed: int, n_identities: int = 50, n_train: int | None = None,
          n_attack: int | None = None, n_test: int | None = None, n_aux: int | None = None, image_size: int | None = None,
-         noise_std: float = 0.02, nuisance: float = 1.0) -> DatasetSplits:
-    """Generate the train, attack, test and aux splits: the same identities, independent images."""
+         noise_std: float = 0.02, nuisance: float = 1.0, n_other_identities: int = 100,
+         n_other: int | None = None) -> DatasetSplits:
+    """Generate the train, attack, test and aux splits: the same identities, independent images;
+    and ``n_other`` images of ``n_other_identities`` other people (``other_identities``)."""
     # The renderer imports this module's constants: import it where it is used, not at the top.
     from .synthfaces_render import render_faces
 
@@ -513,8 +521,22 @@ def load(profile: Profile, seed: int, n_identities: int = 50, n_train: int | Non
         images = quantize_8bit(render_faces(factors, identities, size, generator,
                                             noise_std=float(noise_std)))
         splits[split] = ImageSet(images, factors.labels, dict(attributes))
+    others = None
+    if int(n_other_identities) > 0:
+        if int(n_other_identities) < 2:
+            raise ValueError(f"synthfaces: n_other_identities must be 0 or at least 2, got {n_other_identities}")
+        # Drawn from their own streams: the other splits are the same with or without them.
+        strangers = make_identities(int(n_other_identities), seed, stream=_STREAMS["other_identities"])
+        generator = _generator(seed, _STREAMS["other_images"])
+        count = int(n_other if n_other is not None else profile.n_attack)
+        factors = sample_factors(count, strangers, generator, nuisance=float(nuisance))
+        images = quantize_8bit(render_faces(factors, strangers, size, generator,
+                                            noise_std=float(noise_std)))
+        own = Attribute("identity", tuple(f"other{i}" for i in range(int(n_other_identities))),
+                        "a person no other split shows")
+        others = ImageSet(images, {"identity": factors.labels["identity"]}, {"identity": own})
     return DatasetSplits(train=splits["train"], attack=splits["attack"], test=splits["test"],
-                         aux=splits["aux"])
+                         aux=splits["aux"], other_identities=others)
 
 
 @hookimpl

@@ -1,0 +1,127 @@
+"""A board's view of the most exposed individuals (:mod:`ppbench.exposure`), per row.
+
+- **worst decile**: the largest, over the row's keyless attacks, of each attack's cross-fitted
+  worst-decile leakage (mean over seeds). With three seeds or more its interval is Student-t over
+  seeds made simultaneous over the attacks (Bonferroni), like the worst case; below that, the
+  chosen attack's cells' identity-bootstrap intervals, combined;
+- **exposed**: the share of identities whose own leakage to that attack is significantly above
+  the task's leakage floor (Benjamini–Hochberg at 5% per seed, averaged over seeds);
+- **decile tier**: rows grouped as the worst-case tiers are, on the worst decile. Walking down
+  the worst-decile order, a row starts a new tier when a paired bootstrap over the shared test
+  identities (the same identities are resampled for every row and attack of a seed) says it is
+  significantly worse than the current tier's leader (one-sided, 5%).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+from ..exposure import HALF_ITEMS, LEAKAGE_ITEM, SE_ITEM, exposed_share, worst_decile
+from .board import Figure
+from .statistics import ALPHA
+
+DECILE = "worst_decile"
+DECILE_BOOTSTRAP = 1000
+
+
+@dataclass
+class RowExposure:
+    """One row's worst decile over its attacks, the attack that reaches it, the share exposed."""
+
+    decile: Figure
+    attack: str = ""
+    exposed: float = math.nan
+
+
+def row_exposure(per_seed_values: Mapping[str, Sequence[float]], combined: Mapping[str, Figure],
+                 exposure_items: Mapping[str, Sequence[Mapping[str, np.ndarray] | None]],
+                 floor: float) -> RowExposure:
+    """``per_seed_values``: attack -> its cells' worst-decile figures (seed order); ``combined``:
+    attack -> the figure aggregated over seeds (for fewer than three seeds); ``exposure_items``:
+    attack -> each seed's stored per-identity arrays."""
+    attacks = sorted(a for a, values in per_seed_values.items() if values)
+    if not attacks:
+        return RowExposure(Figure())
+    means = {a: float(np.mean(per_seed_values[a])) for a in attacks}
+    top = max(attacks, key=lambda a: (means[a], a))
+    n_seeds = len(per_seed_values[top])
+    if n_seeds >= 3 and all(len(per_seed_values[a]) == n_seeds for a in attacks):
+        m = len(attacks)
+        lows, highs = [], []
+        for attack in attacks:
+            values = np.asarray(per_seed_values[attack], dtype=float)
+            half = float(stats.t.ppf(1 - ALPHA / (2 * m), values.size - 1) * values.std(ddof=1)
+                         / math.sqrt(values.size))
+            lows.append(means[attack] - half)
+            highs.append(means[attack] + half)
+        decile = Figure(means[top], max(lows), max(highs), n_seeds,
+                        f"Bonferroni Student-t ({m} attacks, {n_seeds} seeds)", "ok")
+    else:
+        chosen = combined.get(top, Figure())
+        decile = Figure(means[top], chosen.ci_low, chosen.ci_high, n_seeds,
+                        f"{chosen.interval} (not simultaneous)" if chosen.interval else "", "ok")
+    shares = [exposed_share(items[LEAKAGE_ITEM], items[SE_ITEM], floor)
+              for items in exposure_items.get(top, []) if items and LEAKAGE_ITEM in items]
+    shares = [s for s in shares if math.isfinite(s)]
+    return RowExposure(decile, top, float(np.mean(shares)) if shares else math.nan)
+
+
+def seed_halves(items: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+    """A cell's per-identity leakage on each half (G×2), when it stored them."""
+    if not items or not all(name in items for name in HALF_ITEMS):
+        return None
+    return np.stack([np.asarray(items[HALF_ITEMS[0]], float), np.asarray(items[HALF_ITEMS[1]], float)], axis=1)
+
+
+def decile_tiers(rows: Mapping[str, Mapping[str, Sequence[np.ndarray]]], alpha: float = ALPHA,
+                 n_boot: int = DECILE_BOOTSTRAP, seed: int = 0) -> dict[str, int] | None:
+    """Tiers on the worst decile (see the module doc). ``rows``: row -> attack -> per-seed G×2
+    halves. None when the rows do not share their identities (different counts per seed)."""
+    names = sorted(rows)
+    if not names:
+        return {}
+    seeds = {len(per_seed) for attacks in rows.values() for per_seed in attacks.values()}
+    if len(seeds) != 1 or any(not attacks for attacks in rows.values()):
+        return None
+    n_seeds = seeds.pop()
+    sizes: list[int] = []
+    for s in range(n_seeds):
+        found = {per_seed[s].shape[0] for attacks in rows.values() for per_seed in attacks.values()}
+        if len(found) != 1:
+            return None
+        sizes.append(found.pop())
+
+    def row_value(name: str, picks: Sequence[np.ndarray | None]) -> float:
+        per_attack = []
+        for per_seed in rows[name].values():
+            values = [worst_decile(per_seed[s] if picks[s] is None else per_seed[s][picks[s]])
+                      for s in range(n_seeds)]
+            per_attack.append(np.nanmean(values) if np.isfinite(values).any() else -math.inf)
+        return max(per_attack)
+
+    observed = {name: row_value(name, [None] * n_seeds) for name in names}
+    rng = np.random.default_rng(seed)
+    replicates = {name: np.empty(n_boot) for name in names}
+    for b in range(n_boot):
+        picks = [rng.integers(0, size, size) for size in sizes]
+        for name in names:
+            replicates[name][b] = row_value(name, picks)
+    order = sorted(names, key=lambda name: (observed[name], name))
+    leader, tier, result = order[0], 1, {order[0]: 1}
+    for name in order[1:]:
+        if float(np.mean(replicates[name] <= replicates[leader])) < alpha:
+            leader, tier = name, tier + 1
+        result[name] = tier
+    return result
+
+
+def stored_seed_values(group: Any) -> list[float]:
+    """The per-seed values of one stored (row, attack, value) group, in seed order."""
+    if group is None:
+        return []
+    return [float(v) for v in group.sort_values("seed")["value"] if v == v]
