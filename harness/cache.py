@@ -240,12 +240,14 @@ def load_fitted(path: Path, splits: DatasetSplits) -> FittedSanitizer:
         if not isinstance(split_records, dict) or any(
                 tuple(getattr(values, "shape", ()))[:1] != (len(split),) for values in split_records.values()):
             raise CorruptEntry(path, f"its records of the {name} split do not match the data")
+    # The other identities are sanitized only for a run whose attacks retrain on them
+    # (jobs.py): an entry without them is whole; one with them must match the data.
     others = None
-    if splits.other_identities is not None:
-        stored = state.get("other_identities")
-        if not is_stored_form(stored) or stored.shape != splits.other_identities.images.shape:
-            raise CorruptEntry(path, "it holds no sanitized other-identities split of the data's "
-                                     "shape (cached before the data set had one?)")
+    stored = state.get("other_identities")
+    if stored is not None:
+        if (splits.other_identities is None or not is_stored_form(stored)
+                or stored.shape != splits.other_identities.images.shape):
+            raise CorruptEntry(path, "its sanitized other-identities split does not match the data")
         others = splits.other_identities.with_images(expand(stored))
     return FittedSanitizer(state["sanitizer"], splits.attack.with_images(expand(state["attack"])),
                            splits.test.with_images(expand(state["test"])), tuple(notes), records,

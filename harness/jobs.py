@@ -30,7 +30,8 @@ from .honest_reference import reference_config
 from .integrity import Seal, describe_tampering
 from .membership import Canaries, fit_splits, make_canaries
 from .pixels import as_stored
-from .planning import Cell, Job, RunOptions, dataset_key, dataset_identity, derive_seed, fit_key
+from .verification import HOLDINGS, SANITIZED
+from .planning import Cell, Job, RunOptions, configured_attack, dataset_key, dataset_identity, derive_seed, fit_key
 from .profiling import ProfileRow, clock, phase
 from .registry import Registry, registry_for
 from .release import check_release, sanitizer_mode
@@ -214,6 +215,10 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
     # Plugins borrow these tensors; the seal tells whether one of them wrote into them.
     with phase("seal"):
         raw_seal = Seal(raw_inputs(splits))
+    # The other identities are sanitized (and cached) only when an attack retrains on them: they
+    # are many images, and no other attack reads them sanitized.
+    sanitize_others = splits.other_identities is not None and _retrains_on_others(registry, job)
+    fit_data = splits if sanitize_others else replace(splits, other_identities=None)
     sanitizer_source = f"sanitizer {job.sanitizer_label}"
     fit_error = None
     path = fitted_path(cache_root, job.sanitizer.name, fit_key(
@@ -245,12 +250,14 @@ def _run_claimed_job(job: Job, key: str, options: RunOptions, registry: Registry
                 try:
                     with phase("cache"):
                         found = load_fitted(fit_path, splits)
-                    report.fits_reused += 1
-                    return found
+                    if not (sanitize_others and found.other_identities is None):
+                        report.fits_reused += 1
+                        return found
+                    # Cached by a run that did not sanitize the other identities: fit again.
                 except CorruptEntry as corrupt:
                     discard(corrupt)
             # The fit sees the train split with the canary members shuffled in, if any.
-            made = _fit(config_job, cls, fit_splits(splits, canaries),
+            made = _fit(config_job, cls, fit_splits(fit_data, canaries),
                         context(fit_seed, f"{config_job.label} fit"), limit, isolated, source)
             with phase("seal"):
                 tampered = raw_seal.changed(raw_inputs(splits))
@@ -400,6 +407,18 @@ def _fit(job: Job, sanitizer_cls: type, splits: DatasetSplits, ctx: Context,
 
 
 OTHER_IDENTITIES = "other_identities"
+
+
+def _retrains_on_others(registry: Any, job: Job) -> bool:
+    """Whether a cell of the job holds the other identities sanitized (a semi-informed
+    recognizer)."""
+    for cell in (*job.cells, *job.batched):
+        if cell.kind != "attack":
+            continue
+        threat_model = getattr(configured_attack(registry, cell.plugin), "threat_model", "")
+        if HOLDINGS.get(threat_model, ("", ""))[0] == SANITIZED:
+            return True
+    return False
 
 
 def _to_sanitize(splits: DatasetSplits) -> dict[str, "torch.Tensor"]:

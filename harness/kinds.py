@@ -356,6 +356,13 @@ class AttackKind:
     ranked: bool = True
     # The figures a board shows after the primary one, when the cells stored them.
     board_values: tuple[str, ...] = ("accuracy",)
+    # The value that joins the worst case over attacks, when the primary is not on the
+    # advantage scale (0 at chance, 1 for a perfect attack): a TAR's chance is its FAR.
+    ranked_value: str = ""
+
+    @property
+    def worst_case_value(self) -> str:
+        return self.ranked_value or self.primary
 
 
 def _attribute_view(inputs: ViewInputs) -> tuple[AttackView, None]:
@@ -456,10 +463,12 @@ ATTACK_KINDS: dict[str, AttackKind] = {kind.name: kind for kind in (
         lend=lend_verification_view,
         score=score_verification,
         primary="tar_at_1pct_far",
-        columns=("tar_at_1pct_far", "tar_at_0.1pct_far", "eer", "rank1", "worst_decile"),
+        columns=("tar_at_1pct_far", "advantage", "tar_at_0.1pct_far", "eer", "rank1", "worst_decile"),
         chance_note=("verification: TAR at a FAR has chance equal to that FAR (0.01), the EER 0.5, "
-                     "rank-1 identification 1/(identities in the gallery)"),
+                     "rank-1 identification 1/(identities in the gallery); the worst case takes "
+                     "its advantage (TAR − FAR) / (1 − FAR) at 1% FAR, 0 at chance"),
         board_values=("rank1", "eer"),
+        ranked_value="advantage",
     ),
     AttackKind(
         name="membership",

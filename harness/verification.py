@@ -27,6 +27,9 @@ template gives a genuine comparison, every other template an impostor one.
   at least 10/FAR impostor comparisons (so that at least ten impostor scores lie above the
   threshold) from at least 1/FAR pairs of distinct identities; with 50 test identities both
   figures are reported, with 10 only the 1% one. Chance is the FAR itself;
+- ``advantage``: TAR at 1% FAR on the advantage scale of the other attacks, (TAR − FAR) /
+  (1 − FAR): 0 at chance, 1 for a recognizer that accepts every genuine pair; this is the figure
+  that joins a board's worst case over attacks;
 - ``eer``: the equal error rate (FAR = 1 − TAR), 0.5 at chance;
 - ``rank1``: closed-set identification, the share of probes whose best template is their own
   (ties broken by a withheld random order); chance is 1/(number of templates);
@@ -34,7 +37,8 @@ template gives a genuine comparison, every other template an impostor one.
   independent): each replicate draws test identities with replacement, and their probes and
   templates count as often as they were drawn, impostor pairs as the product;
 - the most exposed individuals (:mod:`ppbench.exposure`): each identity's own TAR at the global
-  1%-FAR threshold, minus the FAR.
+  1%-FAR threshold minus the false accept rate of its own template there (per-person
+  informedness: 0 when its template accepts its own probes no more often than strangers').
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
 FAR_TARGETS = ((0.01, "tar_at_1pct_far"), (0.001, "tar_at_0.1pct_far"))
 MIN_IMPOSTORS_ABOVE = 10
 MAX_GALLERY_IMAGES = 10
+SCORE_DECIMALS = 6
 RAW, SANITIZED = "raw", "sanitized"
 # What each verification threat model holds: (recognizer training images, gallery images).
 HOLDINGS = {"raw-enrolled": (RAW, RAW), "lazy-enrolled": (RAW, SANITIZED),
@@ -252,7 +257,10 @@ def compare(gallery: np.ndarray, gallery_labels: np.ndarray, probes: np.ndarray,
     templates = np.divide(templates, norms, out=np.zeros_like(templates), where=norms > 0)
     position = {int(identity): t for t, identity in enumerate(identities)}
     own = np.array([position.get(int(label), -1) for label in probe_labels])
-    return Comparisons(probes @ templates.T, own, np.asarray(probe_labels), identities)
+    # Cosines that differ only by floating-point noise are ties: identical images (a blacked-out
+    # face) embedded in different batch positions must not rank one template above the others.
+    scores = np.round(probes @ templates.T, SCORE_DECIMALS)
+    return Comparisons(scores, own, np.asarray(probe_labels), identities)
 
 
 def far_is_reported(target: float, impostors: int, identity_pairs: int) -> bool:
@@ -287,16 +295,19 @@ def verification_figures(comparisons: Comparisons, probe_weight: np.ndarray | No
 
 
 def identity_exposure(comparisons: Comparisons, target: float = FAR_TARGETS[0][0]):
-    """Per test identity, its own TAR at the global ``target``-FAR threshold minus the FAR."""
+    """Per test identity, how much better than chance the recognizer verifies it at the global
+    ``target``-FAR threshold: its own TAR minus the false accept rate of its template (the
+    impostor probes accepted against it), the per-person informedness. A template that accepts
+    every probe (a constant sanitized face against a raw gallery) exposes nobody."""
     from .exposure import GroupLeakage, half_of_each_group
 
-    impostor = np.sort(comparisons.scores[comparisons.impostor_mask()])[::-1]
+    mask = comparisons.impostor_mask()
+    impostor = np.sort(comparisons.scores[mask])[::-1]
     usable = comparisons.own >= 0
-    genuine = comparisons.genuine
-    labels = comparisons.probe_identity[usable]
+    labels = comparisons.probe_identity
     # Every test identity, in sorted order (NaN for one with no template), as attribute cells list
     # them: the board pairs the two kinds' identities.
-    every = np.unique(comparisons.probe_identity)
+    every = np.unique(labels)
     # The randomised threshold at FAR = target: accept scores above tau, and at tau a fraction.
     position = target * impostor.size
     index = min(int(math.floor(position)), impostor.size - 1)
@@ -304,22 +315,28 @@ def identity_exposure(comparisons: Comparisons, target: float = FAR_TARGETS[0][0
     above = int((impostor > tau).sum())
     tied = int((impostor == tau).sum())
     fraction = min(1.0, max(0.0, (position - above) / tied)) if tied else 0.0
-    accepted = (genuine > tau) + fraction * (genuine == tau)
+    accepted = (comparisons.scores > tau) + fraction * (comparisons.scores == tau)
+    template_of = {int(identity): t for t, identity in enumerate(comparisons.template_identity)}
     half = half_of_each_group(labels)
     halves = np.full((every.size, 2), math.nan)
     whole, tested, se = (np.full(every.size, math.nan) for _ in range(3))
     for g, name in enumerate(every):
-        mine = labels == name
-        if not mine.any():
+        t = template_of.get(int(name))
+        mine = (labels == name) & usable
+        others = mask[:, t] if t is not None else None
+        if t is None or not mine.any() or not others.any():
             continue
         for h in (0, 1):
-            part = mine & (half == h)
-            if part.any():
-                halves[g, h] = float(accepted[part].mean()) - target
-        n = int(mine.sum())
-        adjusted = (float(accepted[mine].sum()) + 1) / (n + 2)
-        whole[g], tested[g] = float(accepted[mine].mean()) - target, adjusted - target
-        se[g] = math.sqrt(adjusted * (1 - adjusted) / n)
+            own_part, other_part = mine & (half == h), others & (half == h)
+            if own_part.any() and other_part.any():
+                halves[g, h] = float(accepted[own_part, t].mean()) - float(accepted[other_part, t].mean())
+        n, m = int(mine.sum()), int(others.sum())
+        false_rate = float(accepted[others, t].mean())
+        whole[g] = float(accepted[mine, t].mean()) - false_rate
+        adjusted = (float(accepted[mine, t].sum()) + 1) / (n + 2)
+        adjusted_false = (float(accepted[others, t].sum()) + 1) / (m + 2)
+        tested[g] = adjusted - adjusted_false
+        se[g] = math.sqrt(adjusted * (1 - adjusted) / n + adjusted_false * (1 - adjusted_false) / m)
     return GroupLeakage(halves, whole, tested, se)
 
 
@@ -356,6 +373,11 @@ def score_verification(result: Any, truth: "WithheldTruth", source: str,
         values.append(MetricValue(name, figures[name], better="lower", role="leakage",
                                   primary=name == FAR_TARGETS[0][1], ci_low=float(low),
                                   ci_high=float(high), chance=target))
+        if name == FAR_TARGETS[0][1]:
+            target_far = FAR_TARGETS[0][0]
+            scale = lambda tar: (tar - target_far) / (1.0 - target_far)  # noqa: E731
+            values.append(MetricValue("advantage", scale(figures[name]), better="lower", role="leakage",
+                                      ci_low=float(scale(low)), ci_high=float(scale(high)), chance=0.0))
     for name, chance, better in (("eer", 0.5, "higher"), ("rank1", 1.0 / templates, "lower")):
         low, high = np.quantile(replicates[name], [0.025, 0.975])
         values.append(MetricValue(name, figures[name], better=better, role="leakage",

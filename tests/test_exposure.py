@@ -107,26 +107,26 @@ def test_a_sanitizer_that_exposes_one_person_is_flagged_by_its_worst_decile(regi
     ranking = board.ranking.set_index("sanitizer")
     assert ranking.loc["leak-one", "worst_decile"] > 0.2
     assert ranking.loc["leak-one", "exposed_share"] == pytest.approx(1 / PEOPLE)
-    # The worst case alone would call it private (its interval reaches the floor); the worst
-    # decile's does not.
-    assert ranking.loc["leak-one", "worst_decile_ci_low"] > board.floor.mean
+    # The average figure would call it private; the person it exposes makes it leak.
     assert bool(ranking.loc["leak-one", "leaks"]) is True
     assert not bool(ranking.loc["blackout", "leaks"])
-    assert "worst decile" in [c.header for c in board.columns]
+    headers = [c.header for c in board.columns]
+    assert "worst decile" in headers and headers.index("exposed") == headers.index("worst decile") + 1
 
 
 def test_the_worst_decile_is_cross_fitted_so_chance_reads_zero():
     rng = np.random.default_rng(0)
-    readings = []
+    readings, naive = [], []
     for _ in range(100):
         groups = rng.integers(0, 50, 1000)
         truth = rng.integers(0, 2, 1000)
         predicted = rng.integers(0, 2, 1000)
         leakage = attribute_group_leakage(truth, predicted, groups, 2, False)
         readings.append(worst_decile(leakage.halves))
-        # The naive maximum of the per-identity figures would read far above chance.
-        assert np.sort(leakage.whole)[-5:].mean() > 0.3
+        naive.append(np.sort(leakage.whole)[-5:].mean())
     assert abs(np.mean(readings)) < 0.03
+    # The naive mean of the top tenth of the per-identity figures reads far above chance.
+    assert np.mean(naive) > 0.2
 
 
 def test_per_identity_leakage_of_the_identity_itself_is_informedness():

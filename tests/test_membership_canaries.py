@@ -294,7 +294,7 @@ def test_a_memorising_release_gives_canary_tpr_near_1_and_one_that_ignores_its_f
     low, high = values.loc[("noise-release", "canary_auc"), ["ci_low", "ci_high"]]
     assert low <= 0.5 <= high
     board, = boards_from_store(ResultStore(tmp_path / "r.db"))
-    assert "dcr canary_tpr_at_1pct_fpr" in [c.header for c in board.columns]
+    assert "dcr canary tpr@1%" in [c.header for c in board.columns]
 
     plain = _spec("tiny", [{"name": "copy-release"}], [{"name": "dcr"}], 0)
     run(plain, RunOptions(store=str(tmp_path / "plain.db"), cache_dir=str(tmp_path / "cache")), registry=registry)

@@ -153,6 +153,9 @@ def test_show_prints_a_cell_in_full_and_names_ambiguity(tiny_store, capsys):
     for section in ("status: ok", "threat model: ", "figures:", "  advantage ", "budget:",
                     "  profile quick: ", "provenance:", "  run_seed: 0"):
         assert section in out, section
+    # The budget the plugin recorded with its figure, stored beside it (issue 13).
+    attack_items = re.search(r"attack_items (\d+)", out).group(1)
+    assert f"  recorded with the figures: training_items {attack_items}" in out
     assert main(["show", "--store", str(store), "--plugin", "threshold"]) == 0
     assert capsys.readouterr().out.count("\ncell ") + 1 == 2  # one per sanitizer configuration
     assert main(["show", "", "--store", str(store)]) == 2

@@ -27,14 +27,18 @@ from .board import (ATTACK, DETECTION, LEVEL_PREFIX, MEASURE, TIDY_COLUMNS, UTIL
                     parse_data_label)
 from .notes import footnotes, notes
 from .policy import RowSummary, apply_policy
-from .exposure import DECILE, decile_tiers, row_exposure, seed_halves, stored_seed_values
-from .statistics import (ALPHA, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
+from .exposure import DECILE, EXPOSED, decile_tiers, row_exposure, seed_halves, stored_seed_values
+from .statistics import (ALPHA, STUDENT_T, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
 
 FLOOR_FACT = "leakage_floor"
 WORST_KEY = ColumnKey(WORST_CASE, "", "advantage")
 DECILE_KEY = ColumnKey(WORST_CASE, "", DECILE)
+EXPOSED_KEY = ColumnKey(WORST_CASE, "", EXPOSED)
+# Column headers of stored values, where the value's name is long.
+SHORT_HEADERS = {"advantage": "adv", "accuracy": "acc", "tpr_at_1pct_fpr": "tpr@1%",
+                 "canary_tpr_at_1pct_fpr": "canary tpr@1%", "canary_auc": "canary auc",
+                 "tar_at_1pct_far": "tar@1%far", "tar_at_0.1pct_far": "tar@0.1%far"}
 RECONSTRUCTION_VALUES = ("psnr", "ssim")
-STUDENT_T = "Student-t over seeds"
 CELL_INTERVAL = "the cells' own, combined over seeds"
 
 
@@ -178,16 +182,18 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
         stored_any = (ok["plugin_label"] == cell.plugin_label).any()
         shown = [value for value in kind.board_values if not stored_any
                  or ((ok["plugin_label"] == cell.plugin_label) & (ok["metric"] == value)).any()]
-        for value in (kind.primary, *shown, *likeness):
-            short = {"advantage": "adv", "accuracy": "acc", "tpr_at_1pct_fpr": "tpr@1%"}.get(value, value)
+        ranked = [kind.ranked_value] if kind.ranked_value else []
+        for value in (kind.primary, *ranked, *shown, *likeness):
+            short = SHORT_HEADERS.get(value, value)
             attacks.append(Column(ColumnKey(ATTACK, cell.plugin_label, value),
                                   f"{cell.plugin_label} {short}", cell.plugin, "leakage", "lower",
-                                  cell.threat_model))
+                                  cell.threat_model, kind.name))
     keyless = [c for c in attacks if c.threat_model not in separate]
     worst = [Column(WORST_KEY, "worst-case adv", "", "leakage", "lower")] if keyless else []
     keyless_labels = {c.key.plugin for c in keyless}
     if ((ok["metric"] == DECILE) & ok["plugin_label"].isin(keyless_labels)).any():
         worst.append(Column(DECILE_KEY, "worst decile", "", "leakage", "lower"))
+        worst.append(Column(EXPOSED_KEY, "exposed", "", "leakage", "lower"))
     for model in sorted({c.threat_model for c in attacks} & separate):
         worst.append(Column(separate_worst_key(model), f"{model} worst-case adv", "", "leakage", "lower", model))
     return utility + measures + detections + attacks + worst
@@ -278,9 +284,15 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
     figures: dict[tuple[str, ColumnKey], Figure] = {}
     summaries: list[RowSummary] = []
     primary: dict[str, Column] = {}
-    for column in columns:  # each attack's first column is its scoring kind's primary figure
-        if column.key.kind == ATTACK:
-            primary.setdefault(column.key.plugin, column)
+    # Each attack's figure in the worst case: its scoring kind's primary, or the kind's value on
+    # the advantage scale when the primary is not (a TAR at a FAR).
+    for column in columns:
+        if column.key.kind != ATTACK:
+            continue
+        ranked = ATTACK_KINDS.get(column.scoring or "attribute", ATTACK_KINDS["attribute"]).worst_case_value
+        current = primary.get(column.key.plugin)
+        if current is None or (column.key.value == ranked and current.key.value != ranked):
+            primary[column.key.plugin] = column
     separate = separate_threat_models()
     attack_labels = sorted(a for a, c in primary.items() if c.threat_model not in separate)
     apart = {model: sorted(a for a, c in primary.items() if c.threat_model == model)
@@ -446,6 +458,7 @@ def _add_exposure(summaries: list[RowSummary], attack_labels: Sequence[str],
         per_seed_items = {a: [items.get(cell_keys[(sanitizer, a)][seed]) for seed in seeds[a]] for a in ran}
         summary.exposure = row_exposure(values, combined, per_seed_items, floor)
         figures[(sanitizer, DECILE_KEY)] = summary.exposure.decile
+        figures[(sanitizer, EXPOSED_KEY)] = summary.exposure.exposed_figure
         found = {a: [seed_halves(arrays) for arrays in per_seed_items[a]] for a in ran}
         if ran and not summary.incomplete and all(h is not None for a in ran for h in found[a]):
             halves[sanitizer] = found
@@ -505,7 +518,7 @@ def _tidy_table(dataset: str, data: str, task: str, sensitive: str, profile: str
                 plugin = column.key.plugin
             elif column.key.plugin:
                 plugin = summary.separate[column.key.plugin].worst_attack
-            elif column.key == DECILE_KEY:
+            elif column.key in (DECILE_KEY, EXPOSED_KEY):
                 plugin = summary.exposure.attack if summary.exposure is not None else ""
             else:
                 plugin = summary.worst_attack

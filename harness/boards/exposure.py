@@ -5,7 +5,11 @@
   seeds made simultaneous over the attacks (Bonferroni), like the worst case; below that, the
   chosen attack's cells' identity-bootstrap intervals, combined;
 - **exposed**: the share of identities whose own leakage to that attack is significantly above
-  the task's leakage floor (Benjamini–Hochberg at 5% per seed, averaged over seeds);
+  the task's leakage floor (Benjamini–Hochberg at 5% per seed, averaged over seeds). A row
+  whose exposed share is above zero in a majority of its seeds *exposes someone*: under the
+  null each seed finds someone with probability at most 5% (the false-discovery control's
+  family-wise error when nobody leaks), so two seeds of three do so by chance at most 0.75% of
+  the time, while one person read in full is found in every seed;
 - **decile tier**: rows grouped as the worst-case tiers are, on the worst decile. Walking down
   the worst-decile order, a row starts a new tier when a paired bootstrap over the shared test
   identities (the same identities are resampled for every row and attack of a seed) says it is
@@ -15,7 +19,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -23,9 +27,11 @@ from scipy import stats
 
 from ..exposure import HALF_ITEMS, LEAKAGE_ITEM, SE_ITEM, exposed_share, worst_decile
 from .board import Figure
-from .statistics import ALPHA
+from ..scoring import wilson_interval
+from .statistics import ALPHA, STUDENT_T, student_t_interval
 
 DECILE = "worst_decile"
+EXPOSED = "exposed_share"
 DECILE_BOOTSTRAP = 1000
 
 
@@ -36,6 +42,15 @@ class RowExposure:
     decile: Figure
     attack: str = ""
     exposed: float = math.nan
+    # The share exposed with its interval: Student-t over seeds from three seeds on, else a
+    # Wilson interval over the identities tested.
+    exposed_figure: Figure = field(default_factory=Figure)
+    exposed_seeds: int = 0  # seeds in which someone's own leakage is significant
+    seeds: int = 0
+
+    @property
+    def exposes_someone(self) -> bool:
+        return self.seeds > 0 and self.exposed_seeds > self.seeds / 2
 
 
 def row_exposure(per_seed_values: Mapping[str, Sequence[float]], combined: Mapping[str, Figure],
@@ -65,10 +80,30 @@ def row_exposure(per_seed_values: Mapping[str, Sequence[float]], combined: Mappi
         chosen = combined.get(top, Figure())
         decile = Figure(means[top], chosen.ci_low, chosen.ci_high, n_seeds,
                         f"{chosen.interval} (not simultaneous)" if chosen.interval else "", "ok")
-    shares = [exposed_share(items[LEAKAGE_ITEM], items[SE_ITEM], floor)
-              for items in exposure_items.get(top, []) if items and LEAKAGE_ITEM in items]
-    shares = [s for s in shares if math.isfinite(s)]
-    return RowExposure(decile, top, float(np.mean(shares)) if shares else math.nan)
+    shares, tested = [], []
+    for items in exposure_items.get(top, []):
+        if not items or LEAKAGE_ITEM not in items:
+            continue
+        share = exposed_share(items[LEAKAGE_ITEM], items[SE_ITEM], floor)
+        if math.isfinite(share):
+            shares.append(share)
+            tested.append(int(np.sum(np.isfinite(np.asarray(items[LEAKAGE_ITEM], float))
+                                     & (np.asarray(items[SE_ITEM], float) > 0))))
+    return RowExposure(decile, top, float(np.mean(shares)) if shares else math.nan,
+                       _share_figure(shares, tested), exposed_seeds=sum(s > 0 for s in shares),
+                       seeds=len(shares))
+
+
+def _share_figure(shares: Sequence[float], tested: Sequence[int]) -> Figure:
+    if not shares:
+        return Figure(status="missing")
+    mean = float(np.mean(shares))
+    if len(shares) >= 3:
+        interval = student_t_interval(shares, ALPHA)
+        return Figure(mean, max(0.0, interval.low), min(1.0, interval.high), len(shares), STUDENT_T, "ok")
+    exposed = int(round(sum(s * n for s, n in zip(shares, tested))))
+    low, high = wilson_interval(exposed, int(sum(tested)))
+    return Figure(mean, low, high, len(shares), "Wilson over identities", "ok")
 
 
 def seed_halves(items: Mapping[str, np.ndarray] | None) -> np.ndarray | None:

@@ -124,6 +124,35 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
             "(chance 0.01; at 0.1% only with ≥ 1,000 non-members, in the CSV/JSON). Its worst case "
             "is kept apart from the attribute worst case: it answers another question, and tiers, "
             "leaks and the front stay the attribute's.")
+        if any(c.key.value.startswith("canary_") for c in board.columns):
+            lines.append(
+                "canary tpr@1%: the TPR at 1% FPR over the canaries alone (atypical records "
+                "inserted into the private fit set, half of them members, the way privacy audits "
+                "plant them; the FPR is over the canary non-members; chance 0.01). The average "
+                "case can hide what an attacker reads of its most atypical people.")
+    verification = sorted({c.plugin_name for c in board.columns if c.scoring == "verification"})
+    if verification:
+        lines.append(
+            f"Re-identification ({', '.join(verification)}): a recognizer trained on people no "
+            "split shows embeds a gallery of the test identities and every sanitized test face; "
+            "tar@1%far is the share of genuine comparisons accepted at the threshold that accepts "
+            "1% of impostor ones (chance 0.01; tar@0.1%far, in the CSV/JSON, only with ≥ 10,000 "
+            "impostor comparisons from ≥ 1,000 identity pairs), rank1 the share of faces whose "
+            "best match is their own (chance 1/identities), eer the equal error rate (chance 0.5). "
+            "adv = (TAR − 0.01) / 0.99 joins the worst case. Intervals resample identities, not "
+            "images. Its threat model is the attacker's knowledge: raw-enrolled (ignorant: raw "
+            "gallery), lazy-enrolled (the gallery sanitized too), sanitized-recognizer "
+            "(semi-informed: retrained on sanitized faces).")
+    if any(c.key.value == "worst_decile" and c.key.kind == WORST_CASE for c in board.columns):
+        lines.append(
+            "worst decile: the most exposed tenth of the test identities (or subgroups of the kept "
+            "attributes when the data has no identities), over the keyless attacks: each identity's "
+            "own leakage (its advantage on its own items), ranked on one half of its items and read "
+            "on the other (cross-fitted, so chance reads 0), the largest over the attacks; ± as "
+            "the worst case's. exposed: the share of identities whose own leakage to that attack is "
+            "significantly above the floor (one-sided, Benjamini–Hochberg at 5%). A row leaks also "
+            "when its worst decile's interval lies above the floor or it exposes someone in a "
+            "majority of its seeds: hiding most people does not make a sanitizer private.")
     if _has_releases(board):
         lines.append(
             "Release rows (a sanitizer that publishes a labelled surrogate data set instead of "
@@ -150,7 +179,10 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
             "candidates). It says whether outputs pass for real data, not whether the secret "
             "leaks, so it is shown beside the ranking and is not part of the worst case.")
     lines.append(_floor_text(board))
-    lines.append(f"{LEAKS}: yes when the lower end of the worst-case interval lies above the floor.")
+    exposure = any(c.key.value == "worst_decile" and c.key.kind == WORST_CASE for c in board.columns)
+    lines.append(f"{LEAKS}: yes when the lower end of the worst-case interval lies above the floor"
+                 + (", or that of the worst decile does, or someone is exposed in a majority of "
+                    "seeds." if exposure else "."))
     if tiered:
         lines.append(
             f"{TIER}: rows whose worst cases do not differ significantly (one-sided paired bootstrap "

@@ -9,7 +9,8 @@ Every decision is made on intervals, never on point estimates alone:
 - **leaks**: the lower end of the row's simultaneous worst-case interval lies above the leakage
   floor (what the kept utility attributes alone reveal, which no sanitizer that keeps them can
   remove), or that of its worst decile (the most exposed tenth of the identities,
-  :mod:`ppbench.boards.exposure`) does;
+  :mod:`ppbench.boards.exposure`) does, or it exposes someone (a person whose own leakage is
+  significantly above the floor, in a majority of seeds);
 - **Pareto**: "front" when no other row possibly dominates the row, "possible" when none certainly
   does (:func:`~ppbench.boards.statistics.pareto_marks`);
 - **flag**: an audit, the standard check named by the benchmark spec or a naive audit (an attack
@@ -131,6 +132,8 @@ def apply_policy(rows: list[RowSummary], tiers: dict[str, int] | None, floor: fl
         # A row that hides most people and exposes a few is not private: its worst decile counts.
         decile = row.exposure.decile if row.exposure is not None else None
         if decile is not None and _finite(decile.ci_low) and decile.ci_low > floor:
+            row.leaks = True
+        if row.exposure is not None and row.exposure.exposes_someone:
             row.leaks = True
         row.flag = _flag(row, floor)
 

@@ -107,6 +107,9 @@ def attribute_advantage(truth: np.ndarray, predicted: np.ndarray, num_classes: i
     return (bacc - 1.0 / k) / (1.0 - 1.0 / k)
 
 
+STUDENT_T = "Student-t over seeds"
+
+
 def student_t_interval(values: Sequence[float], alpha: float = ALPHA) -> Interval:
     """Mean over seeds with its two-sided Student-t interval (NaN bounds for a single value).
 

@@ -29,6 +29,9 @@ LEVELS = {("raw", "raw"): "raw-enrolled", ("raw", "sanitized"): "lazy-enrolled",
           ("sanitized", "sanitized"): "sanitized-recognizer"}
 
 
+RECOGNIZER_PATIENCE = 5
+
+
 class ReidVerification(Attack):
     """A CosFace recognizer trained on other identities embeds a gallery of the test identities
     and the sanitized test images (open-set re-identification).
@@ -36,8 +39,11 @@ class ReidVerification(Attack):
     Parameters: ``train`` and ``gallery`` (``"raw"`` or ``"sanitized"``: the attacker's knowledge
     level, see the module doc), ``embedding_dim`` (the recognizer's feature size), ``margin`` and
     ``scale`` (CosFace's m and s), ``width`` (the SmallCNN trunk's; None: the zoo's default),
-    ``max_epochs`` and ``patience`` (None: the profile's; training stops early on held-out images
-    of the training identities), ``gallery_images`` (enrollment images per test identity).
+    ``max_epochs`` (None: the profile's cap) and ``patience`` (None: 5 epochs): training stops
+    when the closed-set accuracy on held-out images of the training identities stops improving
+    (the margin loss keeps falling after the features stop getting better: on the quick profile,
+    stopping on the loss after 3 epochs gave TAR 0.25 at 1% FAR, on the accuracy after 5 0.38,
+    with 2,000 images of 100 people); ``gallery_images`` (enrollment images per test identity).
 
     Diagnostics: the recognizer's ``recognizer_epochs``, its closed-set ``recognizer_val_accuracy``
     on held-out images of its own identities, ``recognizer_identities`` and ``embedding_dim``.
@@ -88,8 +94,10 @@ class ReidVerification(Attack):
         model = build_embedder(tuple(view.train.images.shape[1:]), identities,
                                embedding_dim=int(self.embedding_dim), width=self.width,
                                scale=float(self.scale), seed=ctx.seed)
+        patience = RECOGNIZER_PATIENCE if self.patience is None else int(self.patience)
         fit = fit_classifier(model, view.train.images, labels, ctx, max_epochs=self.max_epochs,
-                             patience=self.patience, loss=cosface_loss(float(self.margin), float(self.scale)),
+                             patience=patience, monitor="accuracy",
+                             loss=cosface_loss(float(self.margin), float(self.scale)),
                              desc="recognizer", measure_train=False)
         return fit.model.cpu(), {"recognizer_epochs": float(fit.epochs),
                                  "recognizer_val_accuracy": float(fit.val_accuracy),
@@ -108,7 +116,8 @@ class ReidVerification(Attack):
         gallery = embed_images(model, view.gallery.images, ctx)
         probes = embed_images(model, view.probes, ctx)
         budget = {"epochs": diagnostics["recognizer_epochs"], "embedding_dim": float(self.embedding_dim),
-                  "training_items": float(len(view.train))}
+                  "training_items": float(len(view.train)),
+                  "max_epochs": float(self.max_epochs or ctx.profile.max_epochs)}
         return VerificationResult(gallery=gallery, probes=probes, budget=budget,
                                   diagnostics={k: v for k, v in diagnostics.items() if v == v})
 

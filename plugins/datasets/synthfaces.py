@@ -491,15 +491,20 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "noise_std": 0.02,
     "nuisance": 1.0,
     # Open-set re-identification: people no other split shows, on whom an attacker trains its
-    # recognizer (DatasetSplits.other_identities). 0 identities: no such split.
-    "n_other_identities": 100,
-    "n_other": None,  # images of them; None: the profile's attack-split size
+    # recognizer (DatasetSplits.other_identities). 0 identities: no such split. A recognizer
+    # learns more from images per person than from people (quick profile, TAR at 1% FAR on raw
+    # faces: 200 × 20 images 0.56, 100 × 80 0.64, 200 × 40 0.72, 400 × 20 0.63).
+    "n_other_identities": 200,
+    "n_other": None,  # images of them; None: OTHER_IMAGES_PER_IDENTITY each
 }
+
+
+OTHER_IMAGES_PER_IDENTITY = 40
 
 
 def load(profile: Profile, seed: int, n_identities: int = 50, n_train: int | None = None,
          n_attack: int | None = None, n_test: int | None = None, n_aux: int | None = None, image_size: int | None = None,
-         noise_std: float = 0.02, nuisance: float = 1.0, n_other_identities: int = 100,
+         noise_std: float = 0.02, nuisance: float = 1.0, n_other_identities: int = 200,
          n_other: int | None = None) -> DatasetSplits:
     """Generate the train, attack, test and aux splits: the same identities, independent images;
     and ``n_other`` images of ``n_other_identities`` other people (``other_identities``)."""
@@ -528,7 +533,7 @@ def load(profile: Profile, seed: int, n_identities: int = 50, n_train: int | Non
         # Drawn from their own streams: the other splits are the same with or without them.
         strangers = make_identities(int(n_other_identities), seed, stream=_STREAMS["other_identities"])
         generator = _generator(seed, _STREAMS["other_images"])
-        count = int(n_other if n_other is not None else profile.n_attack)
+        count = int(n_other if n_other is not None else OTHER_IMAGES_PER_IDENTITY * int(n_other_identities))
         factors = sample_factors(count, strangers, generator, nuisance=float(nuisance))
         images = quantize_8bit(render_faces(factors, strangers, size, generator,
                                             noise_std=float(noise_std)))

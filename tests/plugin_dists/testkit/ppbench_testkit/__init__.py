@@ -109,6 +109,7 @@ class ThresholdAttack(Attack):
         # never the sanitizer's fit split (tests compare these with the data set's splits).
         first = view.attack.images[0, 1].flatten()[:4]
         return AttackResult((test_score > cut).long(),
+                            budget={"training_items": float(len(view.attack))},
                             diagnostics={"test_labels_visible": float(len(view.test.labels)),
                                          "attack_items": float(len(view.attack)),
                                          **{f"first_pixel_{i}": float(v) for i, v in enumerate(first)}})
