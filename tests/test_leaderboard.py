@@ -293,6 +293,13 @@ def test_accuracy_chance_comes_from_the_train_prior_and_bacc_from_one_over_k(sto
 def test_a_board_without_per_item_results_falls_back_and_says_so(store):
     frame = store.frame()
     (board,) = build_leaderboards(frame, items={}, facts=[], standard_check=STANDARD)
+    # Three seeds: the rows are paired over seeds instead (the worst case Bonferroni Student-t).
+    assert board.ranking["tier"].notna().sum() >= 2
+    assert _row(board, "blur(sigma=2.0)")["worst_case_interval"].startswith("Bonferroni Student-t")
+    assert any("paired over seeds" in line for line in board.footnotes)
+    # With fewer seeds than a t-test needs, nothing is tiered and the footnotes say why.
+    two = frame[frame["seed"].isin(sorted(frame["seed"].unique())[:2])]
+    (board,) = build_leaderboards(two, items={}, facts=[], standard_check=STANDARD)
     assert board.ranking["tier"].isna().all()
     assert "not simultaneous" in _row(board, "blur(sigma=2.0)")["worst_case_interval"]
     assert any("lack per-item results" in line for line in board.footnotes)

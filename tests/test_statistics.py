@@ -292,3 +292,15 @@ def test_leakage_floor():
         floor = leakage_floor(utility, classes, rare, 4, seed=1)
     assert floor.predicted.shape == (n,)
     assert attack_interval([floor]).mean > -0.05  # learning the rare class from 1 item pushed it to -0.14
+
+
+def test_rows_without_per_item_results_are_tiered_over_seeds():
+    from ppbench.boards.statistics import seed_tiers, seed_worst_case
+
+    tiers_found = seed_tiers({"private": [0.01, 0.0, 0.02], "same": [0.02, 0.01, 0.0],
+                              "leaky": [0.6, 0.7, 0.65]})
+    assert tiers_found == {"private": 1, "same": 1, "leaky": 2}
+    assert seed_tiers({"a": [0.1, 0.2], "b": [0.5, 0.6]}) is None  # two seeds: no t-test
+    attack, interval = seed_worst_case({"weak": [0.1, 0.1, 0.1], "strong": [0.5, 0.6, 0.7]})
+    assert attack == "strong" and interval.low < 0.6 < interval.high <= 1.0
+    assert "Bonferroni" in interval.method

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..kinds import ATTACK_KINDS, KNOWLEDGE_LEVELS, THREAT_MODELS, audit_threat_models, separate_threat_models
@@ -28,7 +29,8 @@ from .board import (ATTACK, DETECTION, LEVEL_PREFIX, MEASURE, TIDY_COLUMNS, UTIL
 from .notes import footnotes, notes
 from .policy import RowSummary, apply_policy
 from .exposure import DECILE, EXPOSED, decile_tiers, row_exposure, seed_halves, stored_seed_values
-from .statistics import (ALPHA, STUDENT_T, SeedItems, attack_interval, student_t_interval, tiers, worst_case)
+from .statistics import (ALPHA, STUDENT_T, SeedItems, attack_interval, seed_tiers, seed_worst_case,
+                         student_t_interval, tiers, worst_case)
 
 FLOOR_FACT = "leakage_floor"
 WORST_KEY = ColumnKey(WORST_CASE, "", "advantage")
@@ -281,6 +283,10 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
         found = [_seed_items(items.get(keys[s]), num_classes) for s in sorted(keys)]
         return found if found and all(f is not None for f in found) else None
 
+    def seed_values(sanitizer: str, attack: str) -> list[float]:
+        """An attack's worst-case figure per seed (seed order), as its cells stored it."""
+        return stored_seed_values(stored.get((sanitizer, "attack", attack, primary[attack].key.value)))
+
     figures: dict[tuple[str, ColumnKey], Figure] = {}
     summaries: list[RowSummary] = []
     primary: dict[str, Column] = {}
@@ -318,7 +324,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                     figure = _aggregate(values) if values is not None else Figure(status="missing")
             figures[(sanitizer, column.key)] = figure
         summary = _summarise(sanitizer, attack_labels, primary, figures, per_seed_items,
-                             standard_check, paired)
+                             standard_check, paired, seed_values)
         # A threat model judged apart gets its own worst case, kept out of tiers and the ranking.
         summary.separate = {model: _summarise(sanitizer, labels, primary, figures, per_seed_items, None, {})
                             for model, labels in apart.items()}
@@ -334,12 +340,18 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
     for summary in summaries:
         summary.utility = figures[(summary.sanitizer, utility_column.key)] if utility_column else Figure()
         figures[(summary.sanitizer, WORST_KEY)] = summary.worst
-    complete = {s.sanitizer: paired[s.sanitizer] for s in summaries
-                if not s.incomplete and s.sanitizer in paired}
+    finished = [s for s in summaries if not s.incomplete]
+    complete = {s.sanitizer: paired[s.sanitizer] for s in finished if s.sanitizer in paired}
     try:
         tier_of = tiers(complete, ALPHA) if complete else None
     except ValueError:
         tier_of = None  # rows do not share their test items: no paired test is possible
+    tiers_over_seeds = False
+    if finished and len(complete) < len(finished):
+        # An attack stores no per-item results (a recognizer's figures): pair the rows over seeds.
+        tier_of = seed_tiers({s.sanitizer: _seed_worst(s.sanitizer, attack_labels, seed_values)
+                              for s in finished}, ALPHA)
+        tiers_over_seeds = tier_of is not None
     floor = _floor(rows, facts, dataset, task, profile)
     # Cross-validation noise can put an uninformative floor slightly below 0; nothing is below 0.
     floor_value = max(0.0, floor.mean) if math.isfinite(floor.mean) else 0.0
@@ -376,7 +388,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                         floor=floor, table=table, ranking=ranking,
                         provenance=collect_provenance(rows), notes=notes(rows, superseded),
                         cell_info=_cell_info(rows), attack_sources=_attack_sources(rows))
-    board.footnotes = footnotes(board, seeds, tiered=tier_of is not None)
+    board.footnotes = footnotes(board, seeds, tiered=tier_of is not None, over_seeds=tiers_over_seeds)
     return board
 
 
@@ -469,9 +481,20 @@ def _add_exposure(summaries: list[RowSummary], attack_labels: Sequence[str],
             summary.decile_tier = tiers_found.get(summary.sanitizer) if tiers_found else None
 
 
+def _seed_worst(sanitizer: str, attack_labels: Sequence[str],
+                seed_values: Callable[[str, str], list[float]]) -> list[float]:
+    """A row's worst case per seed: the largest of its attacks' figures on that seed."""
+    per_attack = [seed_values(sanitizer, a) for a in attack_labels]
+    per_attack = [values for values in per_attack if values]
+    if not per_attack or len({len(values) for values in per_attack}) != 1:
+        return []
+    return [float(v) for v in np.max(np.asarray(per_attack, dtype=float), axis=0)]
+
+
 def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Column],
                figures: dict[tuple[str, ColumnKey], Figure], per_seed_items: Any,
-               standard_check: str | None, paired: dict[str, dict[str, list[SeedItems]]]) -> RowSummary:
+               standard_check: str | None, paired: dict[str, dict[str, list[SeedItems]]],
+               seed_values: Callable[[str, str], list[float]] | None = None) -> RowSummary:
     status = {a: figures[(sanitizer, primary[a].key)].status for a in attack_labels}
     ran = {a: figures[(sanitizer, primary[a].key)] for a in attack_labels
            if status[a] == "ok" and math.isfinite(figures[(sanitizer, primary[a].key)].mean)}
@@ -499,6 +522,13 @@ def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Colu
             worst = Figure(result.mean, result.low, result.high, ran[result.attack].n_seeds,
                            result.method, "ok")
             return RowSummary(sanitizer, worst, result.attack, per_attack, audits, standard, Figure(), incomplete)
+    # An attack without per-item results (a recognizer's figures), with three seeds or more: the
+    # worst case over the seeds' figures, simultaneous over the attacks (Bonferroni).
+    found = seed_worst_case({a: seed_values(sanitizer, a) for a in ran}) if seed_values else None
+    if found is not None:
+        attack, interval = found
+        worst = Figure(interval.mean, interval.low, interval.high, ran[attack].n_seeds, interval.method, "ok")
+        return RowSummary(sanitizer, worst, attack, dict(ran), audits, standard, Figure(), incomplete)
     # No per-item results (e.g. a store migrated from schema 1): the largest mean with that
     # attack's own interval, which is not simultaneous; the footnotes say so.
     attack = max(ran, key=lambda a: (ran[a].mean, a))

@@ -74,7 +74,8 @@ def row_exposure(per_seed_values: Mapping[str, Sequence[float]], combined: Mappi
                          / math.sqrt(values.size))
             lows.append(means[attack] - half)
             highs.append(means[attack] + half)
-        decile = Figure(means[top], max(lows), max(highs), n_seeds,
+        # Leakage lies in [-1, 1]: three seeds' t-interval can reach past the end of the scale.
+        decile = Figure(means[top], max(-1.0, max(lows)), min(1.0, max(highs)), n_seeds,
                         f"Bonferroni Student-t ({m} attacks, {n_seeds} seeds)", "ok")
     else:
         chosen = combined.get(top, Figure())

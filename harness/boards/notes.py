@@ -75,7 +75,7 @@ def _has_releases(board: "Leaderboard") -> bool:
         return False
 
 
-def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[str]:
+def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool, over_seeds: bool = False) -> list[str]:
     level = f"{100 * (1 - ALPHA):g}%"
     n = len(seeds)
     if n >= 3:
@@ -183,7 +183,15 @@ def footnotes(board: "Leaderboard", seeds: Sequence[int], tiered: bool) -> list[
     lines.append(f"{LEAKS}: yes when the lower end of the worst-case interval lies above the floor"
                  + (", or that of the worst decile does, or someone is exposed in a majority of "
                     "seeds." if exposure else "."))
-    if tiered:
+    if tiered and over_seeds:
+        lines.append(
+            f"{TIER}: an attack here stores no per-item results (a recognizer's figures), so rows are "
+            f"paired over seeds instead of test items: a row starts a new tier when a one-sided "
+            f"paired t-test of its per-seed worst case against its tier's most private row's says "
+            f"it is worse (α = {ALPHA:g}); the worst case's ± is Bonferroni Student-t over seeds. "
+            f"Within a tier, rows are ordered by "
+            f"{board.utility_column.header if board.utility_column else 'worst case'}.")
+    elif tiered:
         lines.append(
             f"{TIER}: rows whose worst cases do not differ significantly (one-sided paired bootstrap "
             f"over the shared test items, α = {ALPHA:g}, each row against its tier's most private "

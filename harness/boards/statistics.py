@@ -351,3 +351,58 @@ def leakage_floor(utility_labels: Mapping[str, np.ndarray], utility_classes: Map
             model = LogisticRegression(class_weight="balanced", max_iter=5000)
             predicted[test] = model.fit(features[train], y[train]).predict(features[test])
     return SeedItems(y, predicted, sensitive_classes)
+
+
+def seed_worst_case(per_seed: Mapping[str, Sequence[float]], alpha: float = ALPHA) -> tuple[str, Interval] | None:
+    """The worst case over attacks from their per-seed figures alone (attacks whose cells store
+    no per-item results, such as a recognizer's verification figures): the largest mean, with a
+    Student-t interval over seeds made simultaneous over the attacks (Bonferroni). None with
+    fewer than three seeds, or when the attacks did not run on the same number of seeds."""
+    attacks = sorted(a for a, values in per_seed.items() if len(values))
+    if not attacks:
+        return None
+    sizes = {len(per_seed[a]) for a in attacks}
+    if len(sizes) != 1 or sizes.pop() < 3:
+        return None
+    m = len(attacks)
+    means = {a: float(np.mean(per_seed[a])) for a in attacks}
+    lows, highs = [], []
+    for attack in attacks:
+        values = np.asarray(per_seed[attack], dtype=float)
+        half = float(stats.t.ppf(1 - alpha / (2 * m), values.size - 1) * values.std(ddof=1)
+                     / math.sqrt(values.size))
+        lows.append(means[attack] - half)
+        highs.append(means[attack] + half)
+    top = max(attacks, key=lambda a: (means[a], a))
+    n = len(per_seed[top])
+    # Advantages lie in [-1, 1]: three seeds' t-interval can reach past the end of the scale.
+    return top, Interval(means[top], max(-1.0, max(lows)), min(1.0, max(highs)),
+                         f"Bonferroni Student-t ({m} attacks, {n} seeds)")
+
+
+def seed_tiers(per_seed_worst: Mapping[str, Sequence[float]], alpha: float = ALPHA) -> dict[str, int] | None:
+    """Tiers as :func:`tiers` makes them, from each row's worst case per seed: walking down the
+    order, a row starts a new tier when a one-sided paired t-test over the seeds (the rows of a
+    seed share its test items) says it is worse than the current tier's leader. None with fewer
+    than three seeds, or rows with different seed counts."""
+    names = sorted(per_seed_worst)
+    if not names:
+        return {}
+    sizes = {len(per_seed_worst[n]) for n in names}
+    if len(sizes) != 1 or sizes.pop() < 3:
+        return None
+    values = {n: np.asarray(per_seed_worst[n], dtype=float) for n in names}
+    order = sorted(names, key=lambda n: (float(values[n].mean()), n))
+    leader, tier, result = order[0], 1, {order[0]: 1}
+    for name in order[1:]:
+        differences = values[name] - values[leader]
+        spread = float(differences.std(ddof=1))
+        if spread == 0.0:
+            significant = float(differences.mean()) > 0
+        else:
+            t_value = float(differences.mean()) / (spread / math.sqrt(differences.size))
+            significant = float(stats.t.sf(t_value, differences.size - 1)) < alpha
+        if significant:
+            leader, tier = name, tier + 1
+        result[name] = tier
+    return result
