@@ -43,6 +43,13 @@ from ppbench.sweep_curves import split_label
 
 BOARD = Path(__file__).resolve().parents[1] / "leaderboards" / "synthfaces-identity"
 NEAR = 0.05  # advantage: the subverted model against the honest one, and ppgan against the floor
+# One seed of a short game: two equal models' keyless figures differ by the attacks' training
+# noise, which one seed cannot average out (the published board's three seeds: the adversarial
+# classifier's seed-to-seed SD is 0.01 on ppgan's outputs and 0.04 on the keyed build's, so a
+# one-seed gap has an SD of about 0.04; a change of the data's seeds moved it from under 0.05 to
+# 0.052). 0.15 is over 3.5 of those, and far below what a keyless attack reads of a payload it
+# can see (the unkeyed build: ≥ 0.5).
+NEAR_ONE_SEED = 0.15
 KEYED, UNKEYED = "ppgan-subverted(keyed=True)", "ppgan-subverted(keyed=False)"
 KEYLESS = ("adversarial-classifier", "linear-probe", "residual-probe")
 
@@ -74,11 +81,11 @@ def figures(store: Path) -> pd.DataFrame:
     return frame.pivot_table(index="row", columns=["plugin", "metric"], values="value", aggfunc="mean")
 
 
-def check_claims_2_and_3(table: pd.DataFrame) -> None:
+def check_claims_2_and_3(table: pd.DataFrame, near: float = NEAR) -> None:
     honest, keyed = table.loc["ppgan"], table.loc[KEYED]
     for attack in KEYLESS:
         gap = abs(keyed[(attack, "advantage")] - honest[(attack, "advantage")])
-        assert gap <= NEAR, f"{attack}: keyed subverted {keyed[(attack, 'advantage')]:.3f}, ppgan {honest[(attack, 'advantage')]:.3f}"
+        assert gap <= near, f"{attack}: keyed subverted {keyed[(attack, 'advantage')]:.3f}, ppgan {honest[(attack, 'advantage')]:.3f}"
     assert abs(keyed[("fixed-utility", "bacc:expression")] - honest[("fixed-utility", "bacc:expression")]) <= NEAR
     assert keyed[("secret-extraction", "accuracy")] >= 0.99
     unkeyed = table.loc[UNKEYED]
@@ -96,7 +103,7 @@ def reduced_run(tmp_path_factory):
 def test_the_subverted_model_passes_the_keyless_checks_and_the_key_holder_reads_it(reduced_run):
     table = figures(reduced_run)
     assert set(table.index) == {"ppgan", KEYED, UNKEYED}
-    check_claims_2_and_3(table)
+    check_claims_2_and_3(table, NEAR_ONE_SEED)
 
 
 def test_the_naive_payload_is_caught_by_a_keyless_attack_and_the_keyed_one_is_not(reduced_run):

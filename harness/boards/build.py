@@ -168,9 +168,16 @@ def _columns(rows: pd.DataFrame) -> list[Column]:
     detections: list[Column] = []
     attack_cells = rows[rows["kind"] == "attack"].drop_duplicates("plugin_label")
     separate = separate_threat_models()
-    # Keyless attacks first, then each threat model judged apart (the key holder), grouped.
+    # Keyless attacks first, grouped by attacker-knowledge level (ignorant first), then each
+    # threat model judged apart (the key holder).
+    def level_rank(threat_model: str) -> int:
+        model = THREAT_MODELS.get(threat_model)
+        level = model.knowledge if model is not None else ""
+        return KNOWLEDGE_LEVELS.index(level) if level in KNOWLEDGE_LEVELS else len(KNOWLEDGE_LEVELS)
+
     for cell in sorted(attack_cells.itertuples(index=False),
-                       key=lambda c: (c.threat_model in separate, c.threat_model, c.plugin_label)):
+                       key=lambda c: (c.threat_model in separate, level_rank(c.threat_model),
+                                      c.threat_model, c.plugin_label)):
         kind = ATTACK_KINDS.get(cell.scoring or "attribute", ATTACK_KINDS["attribute"])
         if not kind.ranked:
             detections.append(Column(ColumnKey(DETECTION, cell.plugin_label, kind.primary),
