@@ -243,3 +243,28 @@ def test_gaussians2d_follows_the_vector_conventions():
     assert splits.test.images.shape == (2560, 2) and splits.train.images.dtype == torch.float32
     other = spec.load(get_profile("quick"), seed=1, **spec.params)
     assert not torch.equal(other.train.images, splits.train.images)
+
+
+def test_synthfaces_other_identities_are_other_people_and_change_no_other_split():
+    """Open-set re-identification needs people the recognizer never saw in training: the other
+    identities are drawn from their own streams, so no one of them is a test identity, and the
+    train, attack and test splits are the same with or without them."""
+    from ppbench.plugins.datasets.synthfaces import _STREAMS, load, make_identities
+
+    profile = get_profile("quick")
+    sizes = dict(n_train=40, n_attack=40, n_test=40, n_aux=8)
+    with_others = load(profile, seed=3, n_other_identities=30, n_other=90, **sizes)
+    without = load(profile, seed=3, n_other_identities=0, **sizes)
+    assert without.other_identities is None
+    others = with_others.other_identities
+    assert len(others) == 90 and others.attributes["identity"].num_classes == 30
+    assert set(others.labels["identity"].tolist()) <= set(range(30))
+    for split in ("train", "attack", "test"):
+        assert torch.equal(getattr(with_others, split).images, getattr(without, split).images)
+    # Their traits are nobody's among the data set's own 50 people.
+    own = make_identities(50, 3)
+    strangers = make_identities(30, 3, stream=_STREAMS["other_identities"])
+    own_faces = torch.stack([own.face_width, own.face_height, own.eye_spacing, own.nose_size], 1)
+    strange_faces = torch.stack([strangers.face_width, strangers.face_height, strangers.eye_spacing,
+                                 strangers.nose_size], 1)
+    assert torch.cdist(strange_faces.float(), own_faces.float()).min() > 0
