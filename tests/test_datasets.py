@@ -223,7 +223,7 @@ def test_every_attribute_visibly_changes_the_face():
 def test_render_grid_writes_a_small_png(tmp_path):
     from PIL import Image
 
-    from ppbench.plugins.datasets.synthfaces import render_grid
+    from ppbench.plugins.datasets.synthfaces_grid import render_grid
 
     path = tmp_path / "grid.png"
     render_grid(str(path), n_identities=3, n_columns=4, image_size=16, upscale=2)

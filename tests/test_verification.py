@@ -149,7 +149,9 @@ def test_open_set_reid_reads_raw_faces_and_blackout_sits_at_chance(tmp_path):
     assert raw.loc[("blackout", "exposed_share"), "value"] == 0.0
     # The budget that produced the figures is stored with them.
     assert raw.loc[("identity", "budget:embedding_dim"), "value"] == 64
-    assert 1 <= raw.loc[("identity", "budget:epochs"), "value"] <= 8
+    assert raw.loc[("identity", "budget:epochs"), "value"] == raw.loc[("identity", "diag:recognizer_epochs"), "value"]
+    assert raw.loc[("identity", "budget:max_epochs"), "value"] == 8
+    assert raw.loc[("identity", "budget:training_items"), "value"] == 1000
     # The semi-informed recognizer retrained on sanitized faces ran too.
     semi = ok[ok.plugin_label.str.contains("train=sanitized") & (ok.task == "identity")]
     assert set(semi.sanitizer) == {"identity", "blackout"}
