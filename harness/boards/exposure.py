@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy import stats
 
 from ..exposure import HALF_ITEMS, LEAKAGE_ITEM, SE_ITEM, exposed_share, worst_decile
 from .board import Figure
 from ..scoring import wilson_interval
-from .statistics import ALPHA, STUDENT_T, student_t_interval
+from .statistics import ALPHA, STUDENT_T, seed_worst_case, student_t_interval
 
 DECILE = "worst_decile"
 EXPOSED = "exposed_share"
@@ -65,18 +64,10 @@ def row_exposure(per_seed_values: Mapping[str, Sequence[float]], combined: Mappi
     means = {a: float(np.mean(per_seed_values[a])) for a in attacks}
     top = max(attacks, key=lambda a: (means[a], a))
     n_seeds = len(per_seed_values[top])
-    if n_seeds >= 3 and all(len(per_seed_values[a]) == n_seeds for a in attacks):
-        m = len(attacks)
-        lows, highs = [], []
-        for attack in attacks:
-            values = np.asarray(per_seed_values[attack], dtype=float)
-            half = float(stats.t.ppf(1 - ALPHA / (2 * m), values.size - 1) * values.std(ddof=1)
-                         / math.sqrt(values.size))
-            lows.append(means[attack] - half)
-            highs.append(means[attack] + half)
-        # Leakage lies in [-1, 1]: three seeds' t-interval can reach past the end of the scale.
-        decile = Figure(means[top], max(-1.0, max(lows)), min(1.0, max(highs)), n_seeds,
-                        f"Bonferroni Student-t ({m} attacks, {n_seeds} seeds)", "ok")
+    simultaneous = seed_worst_case({a: per_seed_values[a] for a in attacks})
+    if simultaneous is not None:
+        top, interval = simultaneous
+        decile = Figure(interval.mean, interval.low, interval.high, n_seeds, interval.method, "ok")
     else:
         chosen = combined.get(top, Figure())
         decile = Figure(means[top], chosen.ci_low, chosen.ci_high, n_seeds,
