@@ -56,6 +56,11 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     # A sealed run (options.salt set) draws other data, so its cells have keys of their own.
     cells = plan(spec, registry, seal=commitment(options.salt) if options.salt else "")
     store = ResultStore(options.store)
+    # What the store held when the plan was made, kept for the whole run: a job tells the cells
+    # it runs again on purpose (--rerun, --retry-errors) from cells another run on this store
+    # finished since, and only this snapshot tells them apart (a later read would take the
+    # others' cells for planned reruns and compute them twice).
+    stored_at_plan = frozenset(store.finished_keys())
     done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
     forced = frozenset(rerun)
     pending = [c for c in cells if c.key not in done or c.plugin.name in forced]
@@ -94,14 +99,15 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
         else:
             lines.job_done(job.label, job.seed, [report.statuses[k] for k in keys if k in report.statuses])
 
-    def run_phase(pending: list[Cell], group: Callable[[list[Cell], set[str]], list]) -> None:
+    def run_phase(pending: list[Cell],
+                  group: Callable[[list[Cell], frozenset[str]], list]) -> None:
         """Run ``pending`` as the jobs ``group`` makes of them, until every cell is stored:
         lost jobs' cells run again (cluster executors), deferred ones after their lease."""
         nonlocal retries_left
         while pending:
             lost: list[JobLost] = []
             deferred: list[str] = []
-            jobs = group(pending, store.finished_keys())
+            jobs = group(pending, stored_at_plan)
             if getattr(job_executor, "shares_store", True):
                 def on_done(job: Job, outcome: JobReport | JobLost) -> None:
                     # Executors report, the runner keeps the report: merged here, in this process.

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 from ppbench.runner import RunOptions, run
 from ppbench.spec import load_spec
@@ -97,3 +98,26 @@ def test_a_job_finished_by_another_run_after_planning_is_not_run_again(testkit, 
     forced = group_jobs(plan(spec, get_registry()), store.finished_keys())
     report = run_job(forced[0], options, on_cell=lambda cell, status: ran.append(cell.key))
     assert len(ran) == len(forced[0].cells) and report.by_other_runs == 0
+
+
+def test_cells_another_run_stores_while_this_run_prepares_are_not_run_again(testkit, tmp_path,
+                                                                           monkeypatch):
+    """The race of two runs at start: this run plans, then reads its data's inputs while the other
+    run finishes cells. Grouping its jobs afterwards must not take those cells for reruns."""
+    import ppbench.runner as runner_module
+
+    spec = load_spec(sleepy_spec(tmp_path))
+    options = RunOptions(store=str(tmp_path / "results.db"), cache_dir=str(tmp_path / "cache"))
+    real_revisions = runner_module.data_revisions
+    other_runs = []
+
+    def another_run_finishes_everything_meanwhile(*args, **kwargs):
+        if not other_runs:
+            other_runs.append(None)
+            other_runs[0] = run(spec, replace(options, run_id="other-host:1:run"))
+        return real_revisions(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "data_revisions", another_run_finishes_everything_meanwhile)
+    report = run(spec, options)
+    assert other_runs[0].count("ok") == 8
+    assert report.count("ok") == 0 and report.by_other_runs == 8, "cells computed twice"
