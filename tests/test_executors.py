@@ -149,3 +149,19 @@ def test_the_runner_report_adds_up_what_the_executor_reported(testkit, tmp_path,
                  RunOptions(store=str(tmp_path / "results.db"), cache_dir=str(tmp_path / "cache")))
     assert (report.fits_computed, report.fits_reused) == (1, 1)
     assert report.statuses == {"x": "ok", "y": "n/a"} and report.errors == {"y": "why"}
+
+
+def test_a_pool_starts_its_workers_on_different_seeds_and_runs_every_job_once():
+    from types import SimpleNamespace
+
+    from ppbench.executors import spread_over_seeds
+
+    jobs = [SimpleNamespace(dataset="d", dataset_params=(), seed=seed, profile="quick", seal="",
+                            label=f"{name}/{seed}")
+            for seed in (0, 1, 2) for name in ("identity", "blur", "noise")]
+    order = [job.label for job in spread_over_seeds(jobs)]
+    assert order[:3] == ["identity/0", "identity/1", "identity/2"]
+    assert sorted(order) == sorted(job.label for job in jobs)
+    # Within a seed, the plan's order is kept.
+    assert [label for label in order if label.endswith("/1")] == ["identity/1", "blur/1", "noise/1"]
+    assert spread_over_seeds([]) == []
