@@ -130,8 +130,10 @@ def spread_over_seeds(jobs: Sequence[Job]) -> list[Job]:
     the draws, each draw's jobs in plan order."""
     groups: dict[tuple, list[Job]] = {}
     for job in jobs:
-        draw = (job.dataset, job.dataset_params, job.seed, job.profile,
-                getattr(job, "seal", ""))
+        # An executor reads only a job's label and cells; a job without these fields (a test's,
+        # a cluster's) is a draw of its own, so its order is kept.
+        draw = tuple(getattr(job, name, id(job))
+                     for name in ("dataset", "dataset_params", "seed", "profile", "seal"))
         groups.setdefault(draw, []).append(job)
     queues = list(groups.values())
     return [queue[index] for index in range(max(map(len, queues), default=0))
