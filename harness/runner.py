@@ -61,7 +61,8 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     # finished since, and only this snapshot tells them apart (a later read would take the
     # others' cells for planned reruns and compute them twice).
     stored_at_plan = frozenset(store.finished_keys())
-    done = store.finished_keys(("ok", "n/a") if retry_errors else ("ok", "error", "n/a"))
+    statuses_done = ("ok", "n/a") if retry_errors else ("ok", "error", "n/a")
+    done = store.finished_keys(statuses_done) if retry_errors else stored_at_plan
     forced = frozenset(rerun)
     pending = [c for c in cells if c.key not in done or c.plugin.name in forced]
     # Data read from local files: a missing or malformed folder stops the run here, in one line.
@@ -86,7 +87,6 @@ def run(spec: BenchmarkSpec, options: RunOptions, *, executor: str = "local", wo
     # Worker processes share this terminal: bars of their own would tear through the pool's.
     job_options = options if job_executor.in_process else replace(options, show_progress=False)
     retries_left = LOST_JOB_RETRIES if getattr(job_executor, "retries_lost", False) else 0
-    statuses_done = ("ok", "n/a") if retry_errors else ("ok", "error", "n/a")
     lines = JobLines(len(pending)) if options.progress_lines else None
 
     def job_line(job: Job, outcome: JobReport | JobLost | None) -> None:
