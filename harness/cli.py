@@ -175,11 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_argument("--seeds", type=positive_int, help="number of seeds (replicates)")
     runner.add_argument("--seed", type=int, help="first run seed")
     runner.add_argument("--profile", choices=["quick", "standard", "paper"])
-    runner.add_argument("--executor", default="local", choices=["local", "process", "ray"],
+    runner.add_argument("--executor", default=os.environ.get("PPBENCH_EXECUTOR", "auto"),
+                        choices=["auto", "local", "process", "ray"],
                         help="where jobs run: this process, a pool of worker processes, or a Ray "
-                             "cluster (RAY_ADDRESS, else a local one; pip install 'ppbench[ray]')")
-    runner.add_argument("--workers", type=positive_int, default=2,
-                        help="workers of the process executor; CPUs of a local Ray cluster")
+                             "cluster (RAY_ADDRESS, else a local one; pip install 'ppbench[ray]'); "
+                             "auto (default, or $PPBENCH_EXECUTOR): a pool of one worker per core "
+                             "on a multi-core CPU, this process on a GPU")
+    runner.add_argument("--workers", type=positive_int, default=None,
+                        help="workers of the process executor, CPUs of a local Ray cluster "
+                             "(default: one per core)")
     runner.add_argument("--batch-attacks", choices=["auto", "on", "off"], default="auto",
                         help="run a batchable attack (the adversarial classifier) on several "
                              "sanitizer configurations at once, training their classifiers as "

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .executors import choose_executor
 from .planning import resolve_device
 from .spec import BenchmarkSpec, SpecError
 from .board_commands import print_boards
@@ -42,8 +43,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                          progress_lines=not args.no_progress and not terminal,
                          time_limit=args.time_limit, salt=salt,
                          isolation=args.isolation, batch_attacks=batching)
+    executor, workers = choose_executor(args.executor, device, args.workers)
+    where = f"{workers} worker processes" if executor == "process" else (
+        "this process" if executor == "local" else f"ray, {workers} CPUs")
     say(f"benchmark {spec.name} ({spec.source}), data set {spec.dataset}, profile {spec.profile}, "
-        f"{spec.seeds} seed(s), device {options.device}, store {args.store}, cache {cache}")
+        f"{spec.seeds} seed(s), device {options.device} ({where}), store {args.store}, "
+        f"cache {cache}")
     if salt is not None:
         from .sealing import commitment, salt_file
 
@@ -51,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"kept in {salt_file(args.store)}; `ppbench reveal` publishes it", file=sys.stderr)
     if rerun:
         print(f"ppbench: recomputing the stored cells of {', '.join(rerun)}", file=sys.stderr)
-    report = run(spec, options, executor=args.executor, workers=args.workers,
+    report = run(spec, options, executor=executor, workers=workers,
                  retry_errors=args.retry_errors, rerun=rerun,
                  cache_transfer=args.executor == "ray" and args.ray_cache == "object-store")
     say(report.summary())

@@ -41,9 +41,13 @@ def testkit(install_plugin_dists):
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
     """No test writes to the real per-user cache: runs that pass no --cache use a session folder
-    (tests of the default location unset PPBENCH_CACHE themselves)."""
+    (tests of the default location unset PPBENCH_CACHE themselves); and no test starts a
+    process pool unless it asks for one."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PPBENCH_CACHE", str(tmp_path_factory.mktemp("ppbench-cache")))
+        # `ppbench run` in tests runs in the test's process: a pool's spawned workers would cost
+        # seconds per small run (tests of the pool and of `auto` name their executor).
+        patch.setenv("PPBENCH_EXECUTOR", "local")
         yield
 
 

@@ -125,7 +125,12 @@ def test_the_default_benchmark_is_the_published_quick_three_seed_board():
     spec_path = default_spec_path()
     spec = load_spec(spec_path)
     assert plan(spec), "the default benchmark plans no cells"
-    assert spec.profile == "quick" and "smiling" in spec.tasks and spec.seeds >= 3
+    assert spec.profile == "quick" and "identity" in spec.tasks and spec.seeds >= 3
+    # Issue 13: open-set re-identification at the ignorant and the lazy-informed level, and
+    # downstream utility (train on sanitized, test on real).
+    attacks = {(a.name, dict(a.params).get("gallery", "raw")) for a in spec.attacks}
+    assert {("reid-verification", "raw"), ("reid-verification", "sanitized")} <= attacks
+    assert "downstream-utility" in {m.name for m in spec.metrics}
     assert spec_path in PUBLISHED_SPECS, "publish the default benchmark: ppbench publish"
     text = (spec_path.parent / "leaderboard.md").read_text()
     assert f"the standard check ({spec.standard_check})" in text

@@ -161,7 +161,36 @@ def test_a_pool_starts_its_workers_on_different_seeds_and_runs_every_job_once():
             for seed in (0, 1, 2) for name in ("identity", "blur", "noise")]
     order = [job.label for job in spread_over_seeds(jobs)]
     assert order[:3] == ["identity/0", "identity/1", "identity/2"]
+    # Then draw by draw: a worker freed early takes jobs of a draw whose shared models are
+    # built, not the last-started draw's, which would wait on its lock.
+    assert order[3:] == ["blur/0", "noise/0", "blur/1", "noise/1", "blur/2", "noise/2"]
     assert sorted(order) == sorted(job.label for job in jobs)
     # Within a seed, the plan's order is kept.
     assert [label for label in order if label.endswith("/1")] == ["identity/1", "blur/1", "noise/1"]
     assert spread_over_seeds([]) == []
+
+
+def test_auto_picks_a_pool_of_one_worker_per_core_on_a_multicore_cpu_and_this_process_on_a_gpu(
+        monkeypatch):
+    import ppbench.executors as executors
+
+    monkeypatch.setattr(executors, "available_cores", lambda: 4)
+    assert executors.choose_executor("auto", "cpu", None) == ("process", 4)
+    assert executors.choose_executor("auto", "cpu", 3) == ("process", 3)
+    assert executors.choose_executor("auto", "cuda", None)[0] == "local"
+    assert executors.choose_executor("auto", "cuda:1", None)[0] == "local"
+    # What the user names is what runs.
+    assert executors.choose_executor("local", "cpu", None)[0] == "local"
+    assert executors.choose_executor("process", "cuda", 2) == ("process", 2)
+    monkeypatch.setattr(executors, "available_cores", lambda: 1)
+    assert executors.choose_executor("auto", "cpu", None) == ("local", 1)
+
+
+def test_ppbench_run_defaults_to_auto_unless_ppbench_executor_names_one(monkeypatch):
+    from ppbench.cli import build_parser
+
+    monkeypatch.delenv("PPBENCH_EXECUTOR")
+    args = build_parser().parse_args(["run"])
+    assert (args.executor, args.workers) == ("auto", None)
+    monkeypatch.setenv("PPBENCH_EXECUTOR", "local")
+    assert build_parser().parse_args(["run"]).executor == "local"
