@@ -4,8 +4,9 @@ Columns, left to right: each utility metric's primary value, each other metric's
 (and a distortion metric's other values), each attack's figures (grouped by threat model; the
 scoring kind's primary figure first), and the worst case over attacks. Attack figures are
 recomputed from the per-item results the store keeps, so that the worst case, tiers and the floor
-are judged with paired statistics on the shared test items (:mod:`.statistics`); the ranking
-policy is :mod:`.policy`.
+are judged with paired statistics on the shared test items (:mod:`.statistics`). Which columns
+a board has is :mod:`.columns`, each row's worst case and exposure :mod:`.rows`, and the ranking
+policy :mod:`.policy`.
 
 If the store holds two attempts at the same (configuration, plugin, seed), e.g. after a plugin's
 version changed the cell key, the most recent one counts and the notes say how many were set aside.
@@ -15,33 +16,24 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
-from ..kinds import ATTACK_KINDS, KNOWLEDGE_LEVELS, THREAT_MODELS, audit_threat_models, separate_threat_models
+from ..kinds import ATTACK_KINDS, KNOWLEDGE_LEVELS, THREAT_MODELS, separate_threat_models
 from ..provenance import collect_provenance
 from ..spec import canonical_json
-from .board import (ATTACK, DETECTION, LEVEL_PREFIX, MEASURE, TIDY_COLUMNS, UTILITY, WORST_CASE, CellInfo, Column,
+from .board import (ATTACK, DETECTION, LEVEL_PREFIX, TIDY_COLUMNS, UTILITY, WORST_CASE, CellInfo, Column,
                     ColumnKey, Figure, Leaderboard, board_slug, data_label,
                     parse_data_label)
+from .columns import DECILE_KEY, EXPOSED_KEY, WORST_KEY, board_columns, separate_worst_key
+from .exposure import stored_seed_values
 from .notes import footnotes, notes
 from .policy import RowSummary, apply_policy
-from .exposure import DECILE, EXPOSED, decile_tiers, row_exposure, seed_halves, stored_seed_values
-from .statistics import (ALPHA, STUDENT_T, SeedItems, attack_interval, seed_tiers, seed_worst_case,
-                         student_t_interval, tiers, worst_case)
+from .rows import add_exposure, aggregate_over_seeds, combined_status, seed_worst, summarise_row
+from .statistics import ALPHA, SeedItems, attack_interval, seed_tiers, tiers
 
 FLOOR_FACT = "leakage_floor"
-WORST_KEY = ColumnKey(WORST_CASE, "", "advantage")
-DECILE_KEY = ColumnKey(WORST_CASE, "", DECILE)
-EXPOSED_KEY = ColumnKey(WORST_CASE, "", EXPOSED)
-# Column headers of stored values, where the value's name is long.
-SHORT_HEADERS = {"advantage": "adv", "accuracy": "acc", "tpr_at_1pct_fpr": "tpr@1%",
-                 "canary_tpr_at_1pct_fpr": "canary tpr@1%", "canary_auc": "canary auc",
-                 "tar_at_1pct_far": "tar@1%far", "tar_at_0.1pct_far": "tar@0.1%far"}
-RECONSTRUCTION_VALUES = ("psnr", "ssim")
-CELL_INTERVAL = "the cells' own, combined over seeds"
 
 
 def build_leaderboards(frame: pd.DataFrame, items: Mapping[str, Mapping[str, Any]] | None = None,
@@ -129,115 +121,6 @@ def _latest_attempts(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return rows[rows["cell_key"].isin(set(latest["cell_key"]))], len(cells) - len(latest)
 
 
-def _combined_status(statuses: Sequence[str]) -> str:
-    if not statuses:
-        return "missing"
-    if "error" in statuses:
-        return "error"
-    return "ok" if "ok" in statuses else "n/a"
-
-
-def _columns(rows: pd.DataFrame) -> list[Column]:
-    """The value columns, derived from what the plugins stored."""
-    ok = rows[(rows["status"] == "ok") & (rows["metric"] != "")]
-    utility: list[Column] = []
-    measures: list[Column] = []
-    for label in sorted(rows.loc[rows["kind"] == "metric", "plugin_label"].unique()):
-        mine = ok[(ok["kind"] == "metric") & (ok["plugin_label"] == label)]
-        name = str(rows.loc[rows["plugin_label"] == label, "plugin"].iloc[0])
-        primary = mine[mine["is_primary"] == 1]
-        if primary.empty and mine["metric"].nunique() == 1:
-            primary = mine
-        if primary.empty:  # every cell failed: one column carries its status
-            measures.append(Column(ColumnKey(MEASURE, label, ""), label, name, "", "higher"))
-            continue
-        first = primary.sort_values("metric").iloc[0]
-        role, value = str(first["role"]), str(first["metric"])
-        if role == "utility":
-            utility.append(Column(ColumnKey(UTILITY, label, value), label, name, role, str(first["better"])))
-        else:
-            measures.append(Column(ColumnKey(MEASURE, label, value), f"{label} ({value})", name, role,
-                                   str(first["better"])))
-        # A distortion metric's other figures are all shown; any metric's "reported" ones are.
-        shown = {"reported", "distortion"} if role == "distortion" else {"reported"}
-        extras = mine[(mine["metric"] != value) & mine["role"].isin(shown)]
-        for extra, values in extras.groupby("metric", sort=True):
-            measures.append(Column(ColumnKey(MEASURE, label, str(extra)), f"{label} ({extra})",
-                                   name, str(values["role"].iloc[0]), str(values["better"].iloc[0])))
-    attacks: list[Column] = []
-    detections: list[Column] = []
-    attack_cells = rows[rows["kind"] == "attack"].drop_duplicates("plugin_label")
-    separate = separate_threat_models()
-    # Keyless attacks first, grouped by attacker-knowledge level (ignorant first), then each
-    # threat model judged apart (the key holder).
-    def level_rank(threat_model: str) -> int:
-        model = THREAT_MODELS.get(threat_model)
-        level = model.knowledge if model is not None else ""
-        return KNOWLEDGE_LEVELS.index(level) if level in KNOWLEDGE_LEVELS else len(KNOWLEDGE_LEVELS)
-
-    for cell in sorted(attack_cells.itertuples(index=False),
-                       key=lambda c: (c.threat_model in separate, level_rank(c.threat_model),
-                                      c.threat_model, c.plugin_label)):
-        kind = ATTACK_KINDS.get(cell.scoring or "attribute", ATTACK_KINDS["attribute"])
-        if not kind.ranked:
-            detections.append(Column(ColumnKey(DETECTION, cell.plugin_label, kind.primary),
-                                     f"{cell.plugin_label} {kind.primary}", cell.plugin, "leakage",
-                                     "lower", cell.threat_model, kind.name))
-            continue
-        # Reconstructions (a reconstruction attack's, or a decoded payload's) are shown by their
-        # likeness too, when the plugin's cells stored it.
-        likeness = [value for value in RECONSTRUCTION_VALUES
-                    if ((ok["plugin_label"] == cell.plugin_label) & (ok["metric"] == value)).any()]
-        stored_any = (ok["plugin_label"] == cell.plugin_label).any()
-        shown = [value for value in kind.board_values if not stored_any
-                 or ((ok["plugin_label"] == cell.plugin_label) & (ok["metric"] == value)).any()]
-        ranked = [kind.ranked_value] if kind.ranked_value else []
-        for value in (kind.primary, *ranked, *shown, *likeness):
-            short = SHORT_HEADERS.get(value, value)
-            attacks.append(Column(ColumnKey(ATTACK, cell.plugin_label, value),
-                                  f"{cell.plugin_label} {short}", cell.plugin, "leakage", "lower",
-                                  cell.threat_model, kind.name))
-    keyless = [c for c in attacks if c.threat_model not in separate]
-    worst = [Column(WORST_KEY, "worst-case adv", "", "leakage", "lower")] if keyless else []
-    keyless_labels = {c.key.plugin for c in keyless}
-    if ((ok["metric"] == DECILE) & ok["plugin_label"].isin(keyless_labels)).any():
-        worst.append(Column(DECILE_KEY, "worst decile", "", "leakage", "lower"))
-        worst.append(Column(EXPOSED_KEY, "exposed", "", "leakage", "lower"))
-    for model in sorted({c.threat_model for c in attacks} & separate):
-        worst.append(Column(separate_worst_key(model), f"{model} worst-case adv", "", "leakage", "lower", model))
-    return utility + measures + detections + attacks + worst
-
-
-def separate_worst_key(threat_model: str) -> ColumnKey:
-    """The worst-case column of the attacks of a threat model judged apart (``ThreatModel.separate``)."""
-    return ColumnKey(WORST_CASE, threat_model, "advantage")
-
-
-def _aggregate(values: pd.DataFrame) -> Figure:
-    """Stored values over seeds, with the same rule as an attack's primary figure: the seed-to-seed
-    spread (Student-t) from three seeds on; below that, the cells' own intervals (over test items)
-    combined as for independent estimates, since a Student-t interval over two seeds (t = 12.7)
-    would span more than the figure's whole range."""
-    values = values[values["value"].notna()]
-    seeds = [float(v) for v in values["value"]]
-    if not seeds:
-        return Figure(status="missing")
-    if len(seeds) >= 3:
-        interval = student_t_interval(seeds, ALPHA)
-        return Figure(interval.mean, interval.low, interval.high, len(seeds), STUDENT_T, "ok")
-    lows = pd.to_numeric(values["ci_low"], errors="coerce").to_numpy(dtype=float)
-    highs = pd.to_numeric(values["ci_high"], errors="coerce").to_numpy(dtype=float)
-    mean = float(sum(seeds) / len(seeds))
-    if not (all(math.isfinite(v) for v in lows) and all(math.isfinite(v) for v in highs)):
-        if len(seeds) == 1:
-            return Figure(mean, math.nan, math.nan, 1, "", "ok")
-        interval = student_t_interval(seeds, ALPHA)
-        return Figure(interval.mean, interval.low, interval.high, len(seeds), STUDENT_T, "ok")
-    below = math.sqrt(sum((v - lo) ** 2 for v, lo in zip(seeds, lows))) / len(seeds)
-    above = math.sqrt(sum((hi - v) ** 2 for v, hi in zip(seeds, highs))) / len(seeds)
-    return Figure(mean, mean - below, mean + above, len(seeds), CELL_INTERVAL, "ok")
-
-
 def _seed_items(arrays: Mapping[str, Any] | None, num_classes: int) -> SeedItems | None:
     if not arrays or "truth" not in arrays or "predicted" not in arrays:
         return None
@@ -270,7 +153,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                  ranking_utility: str | None = None) -> Leaderboard:
     rows, superseded = _latest_attempts(rows)
     sensitive = str(rows["sensitive"].iloc[0])
-    columns = _columns(rows)
+    columns = board_columns(rows)
     sanitizers = sorted(rows["sanitizer_label"].unique())
     seeds = sorted({int(s) for s in rows["seed"]})
     cells = rows.drop_duplicates("cell_key")
@@ -317,7 +200,7 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
             if column.key.kind == WORST_CASE:
                 continue
             kind = "attack" if column.key.kind in (ATTACK, DETECTION) else "metric"
-            status = _combined_status(statuses.get((sanitizer, kind, column.key.plugin), []))
+            status = combined_status(statuses.get((sanitizer, kind, column.key.plugin), []))
             figure = Figure(status=status)
             if status == "ok":
                 per_seed = per_seed_items(sanitizer, column.key.plugin) if (
@@ -328,16 +211,16 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
                                     interval.method, "ok")
                 else:
                     values = stored.get((sanitizer, kind, column.key.plugin, column.key.value))
-                    figure = _aggregate(values) if values is not None else Figure(status="missing")
+                    figure = aggregate_over_seeds(values) if values is not None else Figure(status="missing")
             figures[(sanitizer, column.key)] = figure
-        summary = _summarise(sanitizer, attack_labels, primary, figures, per_seed_items,
+        summary = summarise_row(sanitizer, attack_labels, primary, figures, per_seed_items,
                              standard_check, paired, seed_values)
         # A threat model judged apart gets its own worst case, kept out of tiers and the ranking.
-        summary.separate = {model: _summarise(sanitizer, labels, primary, figures, per_seed_items, None, {})
+        summary.separate = {model: summarise_row(sanitizer, labels, primary, figures, per_seed_items, None, {})
                             for model, labels in apart.items()}
         for model, judged in summary.separate.items():
             figures[(sanitizer, separate_worst_key(model))] = judged.worst
-        summary.by_level = {level: _summarise(sanitizer, labels, primary, figures, per_seed_items, None, {})
+        summary.by_level = {level: summarise_row(sanitizer, labels, primary, figures, per_seed_items, None, {})
                             for level, labels in by_level.items()}
         summaries.append(summary)
     # The spec's ranking utility, else the first metric (by label) with a utility figure.
@@ -356,14 +239,14 @@ def _build_board(dataset: str, task: str, profile: str, slug: str, rows: pd.Data
     tiers_over_seeds = False
     if finished and len(complete) < len(finished):
         # An attack stores no per-item results (a recognizer's figures): pair the rows over seeds.
-        tier_of = seed_tiers({s.sanitizer: _seed_worst(s.sanitizer, attack_labels, seed_values)
+        tier_of = seed_tiers({s.sanitizer: seed_worst(s.sanitizer, attack_labels, seed_values)
                               for s in finished}, ALPHA)
         tiers_over_seeds = tier_of is not None
     floor = _floor(rows, facts, dataset, task, profile)
     # Cross-validation noise can put an uninformative floor slightly below 0; nothing is below 0.
     floor_value = max(0.0, floor.mean) if math.isfinite(floor.mean) else 0.0
     if any(c.key == DECILE_KEY for c in columns):
-        _add_exposure(summaries, attack_labels, statuses, stored, cell_keys, items, figures,
+        add_exposure(summaries, attack_labels, statuses, stored, cell_keys, items, figures,
                       floor_value)
     sign = -1.0 if utility_column is not None and utility_column.better == "lower" else 1.0
     ordered = apply_policy(summaries, tier_of, floor_value, sign)
@@ -446,7 +329,7 @@ def _cell_info(rows: pd.DataFrame) -> dict[tuple[str, str, str], CellInfo]:
     diagnostics = rows[(rows["status"] == "ok") & rows["role"].isin(["diagnostic", "budget"])].sort_values("seed")
     for (sanitizer, kind, plugin, name), values in diagnostics.groupby(
             ["sanitizer_label", "kind", "plugin_label", "metric"], sort=True):
-        figure = _aggregate(values)
+        figure = aggregate_over_seeds(values)
         if figure.status == "ok":
             info.setdefault((sanitizer, kind, plugin), CellInfo()).diagnostics[str(name)] = figure
     return info
@@ -456,93 +339,6 @@ def _num_classes(rows: pd.DataFrame) -> int:
     """The sensitive attribute's class count, from the stored balanced-accuracy chance (1/K)."""
     chances = rows.loc[(rows["metric"] == "balanced_accuracy") & rows["chance"].notna(), "chance"]
     return int(round(1.0 / float(chances.iloc[0]))) if len(chances) else 2
-
-
-def _add_exposure(summaries: list[RowSummary], attack_labels: Sequence[str],
-                  statuses: Mapping[tuple[str, str, str], list[str]], stored: Mapping[tuple, pd.DataFrame],
-                  cell_keys: Mapping[tuple[str, str], dict[int, str]],
-                  items: Mapping[str, Mapping[str, Any]], figures: dict[tuple[str, ColumnKey], Figure],
-                  floor: float) -> None:
-    """Each row's most exposed individuals over its keyless attacks (ppbench.boards.exposure),
-    and the tiers on them."""
-    halves: dict[str, dict[str, list[Any]]] = {}
-    for summary in summaries:
-        sanitizer = summary.sanitizer
-        ran = [a for a in attack_labels
-               if _combined_status(statuses.get((sanitizer, "attack", a), [])) == "ok"
-               and stored.get((sanitizer, "attack", a, DECILE)) is not None]
-        values = {a: stored_seed_values(stored.get((sanitizer, "attack", a, DECILE))) for a in ran}
-        combined = {a: _aggregate(stored[(sanitizer, "attack", a, DECILE)]) for a in ran}
-        seeds = {a: sorted(cell_keys.get((sanitizer, a), {})) for a in ran}
-        per_seed_items = {a: [items.get(cell_keys[(sanitizer, a)][seed]) for seed in seeds[a]] for a in ran}
-        summary.exposure = row_exposure(values, combined, per_seed_items, floor)
-        figures[(sanitizer, DECILE_KEY)] = summary.exposure.decile
-        figures[(sanitizer, EXPOSED_KEY)] = summary.exposure.exposed_figure
-        found = {a: [seed_halves(arrays) for arrays in per_seed_items[a]] for a in ran}
-        if ran and not summary.incomplete and all(h is not None for a in ran for h in found[a]):
-            halves[sanitizer] = found
-    complete = [s for s in summaries if not s.incomplete]
-    if complete and all(s.sanitizer in halves for s in complete):
-        tiers_found = decile_tiers({s.sanitizer: halves[s.sanitizer] for s in complete})
-        for summary in complete:
-            summary.decile_tier = tiers_found.get(summary.sanitizer) if tiers_found else None
-
-
-def _seed_worst(sanitizer: str, attack_labels: Sequence[str],
-                seed_values: Callable[[str, str], list[float]]) -> list[float]:
-    """A row's worst case per seed: the largest of its attacks' figures on that seed."""
-    per_attack = [seed_values(sanitizer, a) for a in attack_labels]
-    per_attack = [values for values in per_attack if values]
-    if not per_attack or len({len(values) for values in per_attack}) != 1:
-        return []
-    return [float(v) for v in np.max(np.asarray(per_attack, dtype=float), axis=0)]
-
-
-def _summarise(sanitizer: str, attack_labels: list[str], primary: dict[str, Column],
-               figures: dict[tuple[str, ColumnKey], Figure], per_seed_items: Any,
-               standard_check: str | None, paired: dict[str, dict[str, list[SeedItems]]],
-               seed_values: Callable[[str, str], list[float]] | None = None) -> RowSummary:
-    status = {a: figures[(sanitizer, primary[a].key)].status for a in attack_labels}
-    ran = {a: figures[(sanitizer, primary[a].key)] for a in attack_labels
-           if status[a] == "ok" and math.isfinite(figures[(sanitizer, primary[a].key)].mean)}
-    incomplete = any(s in ("error", "missing") for s in status.values())
-    # The audits a row can pass (the spec's standard check first, then the naive audits), each
-    # with its own marginal figure: passing one is a claim about that attack alone.
-    audit_models = audit_threat_models()
-    audits = {a: ran[a] for a in sorted(ran, key=lambda a: (primary[a].plugin_name != standard_check, a))
-              if primary[a].plugin_name == standard_check or primary[a].threat_model in audit_models}
-    standard = next((a for a in audits if primary[a].plugin_name == standard_check), None)
-    if not ran:
-        worst_status = _combined_status([s for s in status.values() if s != "missing"])
-        return RowSummary(sanitizer, Figure(status=worst_status if attack_labels else "missing"), "",
-                          {}, audits, standard, Figure(), incomplete)
-    per_attack_items = {a: per_seed_items(sanitizer, a) for a in ran}
-    if all(v is not None for v in per_attack_items.values()):
-        try:
-            result = worst_case(per_attack_items, ALPHA)
-        except ValueError:
-            result = None
-        if result is not None:
-            paired[sanitizer] = per_attack_items
-            per_attack = {a: Figure(i.mean, i.low, i.high, ran[a].n_seeds, i.method, "ok")
-                          for a, i in result.per_attack.items()}
-            worst = Figure(result.mean, result.low, result.high, ran[result.attack].n_seeds,
-                           result.method, "ok")
-            return RowSummary(sanitizer, worst, result.attack, per_attack, audits, standard, Figure(), incomplete)
-    # An attack without per-item results (a recognizer's figures), with three seeds or more: the
-    # worst case over the seeds' figures, simultaneous over the attacks (Bonferroni).
-    found = seed_worst_case({a: seed_values(sanitizer, a) for a in ran}) if seed_values else None
-    if found is not None:
-        attack, interval = found
-        worst = Figure(interval.mean, interval.low, interval.high, ran[attack].n_seeds, interval.method, "ok")
-        return RowSummary(sanitizer, worst, attack, dict(ran), audits, standard, Figure(), incomplete)
-    # No per-item results (e.g. a store migrated from schema 1): the largest mean with that
-    # attack's own interval, which is not simultaneous; the footnotes say so.
-    attack = max(ran, key=lambda a: (ran[a].mean, a))
-    chosen = ran[attack]
-    worst = Figure(chosen.mean, chosen.ci_low, chosen.ci_high, chosen.n_seeds,
-                   f"{chosen.interval} (not simultaneous)", "ok")
-    return RowSummary(sanitizer, worst, attack, dict(ran), audits, standard, Figure(), incomplete)
 
 
 def _tidy_table(dataset: str, data: str, task: str, sensitive: str, profile: str, columns: Sequence[Column],
