@@ -82,6 +82,17 @@ def test_long_names_are_cut_to_fit_but_numbers_never(board):
     assert all(w in text for w in worst)
 
 
+def test_a_threat_model_judged_apart_gets_its_own_compact_column(board):
+    # Its ranking columns ("key-holder_worst_case") are not Python identifiers: the table reads
+    # them by name (a key-holder board once failed to print after its run).
+    ranking = board.ranking.assign(**{"key-holder_worst_case": 0.9, "key-holder_worst_case_ci_low": 0.85,
+                                      "key-holder_worst_case_ci_high": 0.95})
+    text = render_terminal([replace(board, ranking=ranking)])
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("tier"))
+    assert "key holder" in header
+    assert text.count("0.900 ± 0.050") == len(ranking)
+
+
 def test_wide_shows_every_column(board):
     text = render_terminal([board], wide=True)
     for column in board.display().columns:

@@ -43,8 +43,9 @@ def compact_frame(board: Leaderboard) -> tuple[pd.DataFrame, list[str]]:
     utility = board.utility_column
     separate = _separate_models(board)
     rows, flags = [], []
-    for row in ranking.itertuples(index=False):
-        record = row._asdict()
+    # The records by column name: itertuples renames columns that are not identifiers
+    # ("key-holder_worst_case") to positional names.
+    for row, record in zip(ranking.itertuples(index=False), ranking.to_dict("records")):
         line = {"tier": str(int(row.tier)) if pd.notna(row.tier) else "—", "sanitizer": row.sanitizer}
         if utility is not None:
             line[utility.header] = _figure(row.utility, row.utility_ci_low, row.utility_ci_high, utility.role)
