@@ -197,10 +197,10 @@ def choose_executor(name: str, device: str, workers: int | None) -> tuple[str, i
     """The executor and worker count ``ppbench run`` uses for ``--executor NAME --workers N``.
 
     ``auto``: on a CPU with several cores, a process pool with one single-threaded worker per
-    core: the converged trainings of small networks scale far better over processes than over
-    the threads of one process (the default benchmark: 339 s with 2 workers against 621 s in one
-    process, on 2 cores). On a GPU, this process: its jobs share the one device, and batched
-    attacks need the whole run in one place. ``workers`` unset: one per core."""
+    core, each job's small networks trained on one thread (README, "Cost", has the default
+    benchmark measured both ways). On a GPU, this process: its jobs share the one
+    device, and batched attacks need the whole run in one place. ``workers`` unset: one per
+    core."""
     cores = available_cores()
     if name == "auto":
         name = "process" if not device.startswith("cuda") and cores >= 2 else "local"
