@@ -538,6 +538,13 @@ class MetricValue:
     ci_high: float | None = None
     chance: float | None = None
 
+    @classmethod
+    def budget(cls, name: str, value: float) -> "MetricValue":
+        """One figure of what the metric's own training cost (``budget:<name>``; names as in
+        ``BUDGET_FIELDS``), stored and shown by ``ppbench show``, never ranked: an attack's
+        result records the same in its ``budget`` field."""
+        return cls(f"budget:{name}", float(value), role="budget")
+
 
 @dataclass
 class MetricView:

@@ -134,7 +134,7 @@ def budget_values(budget: Mapping[str, Any], source: str) -> list[MetricValue]:
             raise PluginContractError(f"{source}: budget {name!r} is not a number ({value!r})") from None
         if not math.isfinite(number):
             raise PluginContractError(f"{source}: budget {name!r} is not finite ({value})")
-        values.append(MetricValue(f"budget:{name}", number, role="budget"))
+        values.append(MetricValue.budget(name, number))
     return values
 
 

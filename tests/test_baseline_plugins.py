@@ -378,6 +378,9 @@ def test_fixed_utility_is_chance_corrected_balanced_accuracy(raw):
     primary = identity["utility"]
     assert primary.primary and primary.role == "utility" and primary.chance == 0.0
     assert sum(v.primary for v in identity.values()) == 1
+    # The budget behind the figure: one reference per kept attribute, on the raw train split.
+    assert identity["budget:reference_models"].value == 1 and identity["budget:reference_models"].role == "budget"
+    assert identity["budget:training_items"].value == len(raw[0])
     # identity keeps everything the raw data has: its utility is the ceiling
     assert primary.value == pytest.approx(identity["ceiling"].value) and primary.value > 0.8
     assert identity["bacc:parity"].value == pytest.approx(identity["mean_bacc"].value)

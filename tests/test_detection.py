@@ -143,6 +143,9 @@ def test_real_fake_tells_blackout_from_raw_and_not_identity(tmp_path, isolation)
     auc = frame[(frame.plugin == "real-fake") & (frame.metric == "auc")].set_index("sanitizer").value
     assert auc["blackout"] > 0.98
     assert abs(auc["identity"] - 0.5) < 0.1
+    # The detector's training budget is stored with its figures.
+    budget = frame[(frame.plugin == "real-fake") & frame.metric.str.startswith("budget:")]
+    assert {"budget:epochs", "budget:max_epochs", "budget:training_items", "budget:width"} <= set(budget.metric)
     if isolation == "process":  # in a sandbox the withheld membership is out of reach
         found = frame[(frame.plugin == "membership-hunter") & (frame.metric == "diag:found")].value
         assert (found == 0.0).all()

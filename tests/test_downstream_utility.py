@@ -53,6 +53,11 @@ def test_the_baseline_is_shared_and_the_budget_recorded(by_sanitizer):
     raw = {name: values["raw_bacc"][0] for name, values in by_sanitizer.items()}
     assert len(set(raw.values())) == 1  # one raw-trained baseline per seed, whatever the sanitizer
     assert all(values["epochs"][0] >= 1 and values["raw_epochs"][0] >= 1 for values in by_sanitizer.values())
+    # The budget figures: the epochs run under the profile's cap, the items, the one reference.
+    for values in by_sanitizer.values():
+        assert values["budget:epochs"][0] == values["epochs"][0]
+        assert values["budget:epochs"][0] <= values["budget:max_epochs"][0]
+        assert values["budget:training_items"][0] == 300 and values["budget:reference_models"][0] == 1
 
 
 def test_a_task_without_kept_attributes_is_not_applicable():

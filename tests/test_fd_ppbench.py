@@ -50,3 +50,5 @@ def test_untouched_images_score_zero_and_the_distance_grows_with_blur():
     assert all(low <= mean <= high for mean, low, high, *_ in blurred)
     assert blurred[0][2] < blurred[1][1]  # 0.5 and 1.0 differ beyond their intervals
     assert figures(Blackout())["fd"][0] > 5 * means[-1]
+    # The encoder behind the figure is recorded: one raw-trained reference, on the train split.
+    assert identity["budget:reference_models"][0] == 1 and identity["budget:training_items"][0] == 300

@@ -55,6 +55,8 @@ def test_fool_rate_follows_what_the_output_shows(registry, tmp_path):
     assert abs(rates["draw-but-ignore"] - 0.5) < 0.12
     interval = cells[(cells.metric == "fool_rate") & (cells.sanitizer == "swap-secret")].iloc[0]
     assert interval.ci_low <= interval.value <= interval.ci_high and interval.chance == 0.5
+    references = cells[cells.metric == "budget:reference_models"].set_index("sanitizer").value
+    assert references.to_dict() == {"swap-secret": 1.0, "draw-but-ignore": 1.0}
     # A sanitizer that records no replacement is n/a, with the reason.
     darken = cells[cells.sanitizer == "darken"].iloc[0]
     assert darken.status == "n/a" and "records no replacement" in darken.error

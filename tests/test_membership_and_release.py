@@ -168,6 +168,13 @@ def test_every_existing_plugin_meets_a_release_with_a_figure_or_a_reason(testkit
     # A verbatim copy of the fit split: every member is at distance 0 from the release.
     assert value("copy-release", "dcr", "accuracy") == 1.0
     assert abs(value("noise-release", "dcr", "accuracy") - 0.5) < 0.1
+    # The budget behind each figure is stored with it: the records dcr compared against, and the
+    # raw-trained references and published items surrogate-utility's C and C' learned from.
+    released = frame[(frame["sanitizer"] == "copy-release") & (frame["plugin"] == "dcr")
+                     & (frame["metric"] == "budget:training_items")]
+    assert len(released) == 1 and released["value"].iloc[0] > 0
+    for name in ("budget:reference_models", "budget:training_items", "budget:max_epochs"):
+        assert value("copy-release", "surrogate-utility", name) > 0, name
     # Trained on the release's labels, tested on real people: the copy leaks the attribute.
     assert value("copy-release", "adversarial-classifier", "advantage") > 0.8
     assert abs(value("noise-release", "adversarial-classifier", "advantage")) < 0.25
@@ -273,6 +280,9 @@ def test_query_distortion_reads_a_filter_that_remembered_its_fit_split(testkit, 
     accuracy = frame[frame["metric"] == "accuracy"].groupby("sanitizer")["value"].mean()
     assert accuracy["memorising-filter"] == 1.0
     assert abs(accuracy["darken"] - 0.5) < 0.12
+    # Its budget: the oracle queries it made.
+    queries = frame[frame["metric"] == "budget:queries"].groupby("sanitizer")["value"].first()
+    assert set(queries.index) == {"memorising-filter", "darken"} and (queries > 0).all()
     release = frame[frame["sanitizer"] == "copy-release"]
     assert set(release["status"]) == {"n/a"}
     assert "no transform to query" in release["error"].iloc[0]

@@ -43,8 +43,10 @@ class DistanceToClosestRecord(Attack):
 
     def run(self, view: MembershipView, task: Task, ctx: Context) -> MembershipResult:
         distances = closest_distances(view.candidates, view.release.images, ctx)
+        # Nothing is trained: the budget is the released records it compares each candidate with.
         return MembershipResult(-distances.double(), diagnostics={
-            "median_distance": float(distances.median())})
+            "median_distance": float(distances.median())},
+            budget={"training_items": float(len(view.release.images))})
 
 
 @hookimpl

@@ -62,7 +62,8 @@ class QueryDistortion(Attack):
             if len(changes) == 2 and torch.equal(changes[0], changes[1]):
                 break  # a deterministic sanitizer: further queries repeat the same answer
         change = torch.stack(changes).mean(0)
-        return MembershipResult(-change, diagnostics={"median_change": float(change.median())})
+        return MembershipResult(-change, diagnostics={"median_change": float(change.median())},
+                                budget={"queries": float(len(changes) * len(candidates))})
 
 
 @hookimpl

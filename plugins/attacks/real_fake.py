@@ -51,7 +51,7 @@ class RealFake(Attack):
     def run(self, view: DetectorView, task: Task, ctx: Context) -> DetectionResult:
         import torch
 
-        from ppbench.nn import build_classifier, fit_classifier, predict_logits
+        from ppbench.nn import build_classifier, default_width, fit_classifier, predict_logits
 
         if view.raw is None:
             raise ValueError("real-fake needs raw items (aux) to learn what raw data look like")
@@ -70,8 +70,12 @@ class RealFake(Attack):
         diagnostics: dict[str, Any] = {"train_accuracy": result.train_accuracy,
                                        "val_accuracy": result.val_accuracy,
                                        "epochs": float(result.epochs)}
+        budget = {"epochs": float(result.epochs), "training_items": float(len(images)),
+                  "max_epochs": float(self.max_epochs or ctx.profile.max_epochs),
+                  "width": float(self.width or default_width(self.arch, tuple(images.shape[1:])))}
         return DetectionResult(scores=logits[:, 1] - logits[:, 0],
-                               diagnostics={k: v for k, v in diagnostics.items() if math.isfinite(v)})
+                               diagnostics={k: v for k, v in diagnostics.items() if math.isfinite(v)},
+                               budget=budget)
 
 
 @hookimpl

@@ -65,7 +65,7 @@ class StegoDetector(Attack):
     def run(self, view: ReferenceDetectorView, task: Task, ctx: Context) -> DetectionResult:
         import torch
 
-        from ppbench.nn import build_classifier, fit_classifier, predict_logits
+        from ppbench.nn import build_classifier, default_width, fit_classifier, predict_logits
 
         suspect, reference = view.suspect.images, view.reference.images
         if suspect.dim() != 4:
@@ -80,8 +80,12 @@ class StegoDetector(Attack):
         logits = predict_logits(result.model, _features(view.candidates), ctx).float()
         diagnostics = {"train_accuracy": result.train_accuracy, "val_accuracy": result.val_accuracy,
                        "epochs": float(result.epochs)}
+        budget = {"epochs": float(result.epochs), "training_items": float(len(features)),
+                  "max_epochs": float(self.max_epochs or ctx.profile.max_epochs),
+                  "width": float(self.width or default_width("cnn", tuple(features.shape[1:])))}
         return DetectionResult(scores=logits[:, 1] - logits[:, 0],
-                               diagnostics={k: v for k, v in diagnostics.items() if math.isfinite(v)})
+                               diagnostics={k: v for k, v in diagnostics.items() if math.isfinite(v)},
+                               budget=budget)
 
 
 @hookimpl

@@ -93,6 +93,10 @@ class DownstreamUtility(UtilityMetric):
             MetricValue("raw_bacc", raw_bacc, better="higher", role="diagnostic"),
             MetricValue("epochs", float(fit.epochs), role="diagnostic"),
             MetricValue("raw_epochs", float(baseline.epochs), role="diagnostic"),
+            MetricValue.budget("epochs", fit.epochs),
+            MetricValue.budget("max_epochs", ctx.profile.max_epochs),
+            MetricValue.budget("training_items", len(view.sanitized_attack)),
+            MetricValue.budget("reference_models", 1),
         ]
         return [v for v in values if math.isfinite(v.value)]
 

@@ -70,7 +70,10 @@ class FrechetDistance(UtilityMetric):
         low, high = np.percentile(draws, [2.5, 97.5])
         return [MetricValue("fd", fd, better="lower", role="distortion", primary=True,
                             ci_low=float(low), ci_high=float(high)),
-                MetricValue("fd_raw", frechet_distance(floor, real), better="lower", role="diagnostic")]
+                MetricValue("fd_raw", frechet_distance(floor, real), better="lower", role="diagnostic"),
+                # The encoder: the raw-trained reference classifier.
+                MetricValue.budget("reference_models", 1),
+                MetricValue.budget("training_items", len(view.raw_train))]
 
     def _features(self, view: MetricView, images: "torch.Tensor", ctx: Context) -> "np.ndarray":
         import torch

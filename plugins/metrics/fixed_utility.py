@@ -173,7 +173,12 @@ class FixedUtility(UtilityMetric):
             MetricValue("ceiling", _nanmean(ceilings), better="higher", role="diagnostic",
                         chance=0.0),
         ]
-        return [v for v in head + values if math.isfinite(v.value)]
+        # One raw-trained reference per kept attribute, each trained to convergence on the raw
+        # train split under the profile's epoch cap.
+        budget = [MetricValue.budget("reference_models", len(names)),
+                  MetricValue.budget("training_items", len(view.raw_train)),
+                  MetricValue.budget("max_epochs", ctx.profile.max_epochs)]
+        return [v for v in head + values if math.isfinite(v.value)] + budget
 
     def _synthetic_score(self, view: MetricView, ctx: Context) -> list[MetricValue]:
         raw = view.raw_test.images.double().cpu()

@@ -48,6 +48,7 @@ class FoolRate(UtilityMetric):
             # the agreement a sanitizer that leaves the input untouched would score.
             MetricValue("raw_agreement", float((raw_predicted == drawn).float().mean()),
                         better="lower", role="diagnostic", chance=1.0 / k),
+            MetricValue.budget("reference_models", 1),
         ]
 
 

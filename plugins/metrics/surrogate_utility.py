@@ -93,6 +93,10 @@ class SurrogateUtility(UtilityMetric):
                         role="reported", ci_low=interval(boot_real - boot_surrogate)[0],
                         ci_high=interval(boot_real - boot_surrogate)[1], chance=0.0),
         ]
+        # C: one raw-trained reference per attribute; C': as many, trained on the published set.
+        values += [MetricValue.budget("reference_models", len(attributes)),
+                   MetricValue.budget("training_items", len(published)),
+                   MetricValue.budget("max_epochs", ctx.profile.max_epochs)]
         for attribute in attributes:
             values.append(MetricValue(f"accuracy:{attribute}", float(hits[attribute][0].mean()),
                                       role="diagnostic"))
