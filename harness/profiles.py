@@ -31,10 +31,11 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    # Sized so that the default benchmark (3 seeds, every classifier trained to convergence) runs
-    # in under 5 minutes on 2 CPU cores. The converged trainings dominate (one adversarial
-    # classifier per sanitizer and seed, one raw-data reference classifier per attribute and
-    # seed), and each costs about 2x less at 16x16 than at 24x24 and 3x less than at 32x32
+    # Sized so that the default benchmark (3 seeds, every network trained to convergence) runs
+    # in under 5 minutes on 2 CPU cores. The converged trainings dominate (per seed one
+    # recognizer and one raw-data reference classifier per kept attribute; per sanitizer and
+    # seed an adversarial classifier and a downstream model), and each costs about 2x less at
+    # 16x16 than at 24x24 and 3x less than at 32x32
     # (measured: the 50-identity reference 9 s / 25 s / 30 s); fewer items instead would make
     # the attacks weaker (identity at 24x24: 0.93 with 2,000 items, 0.66 with 1,000).
     "quick": Profile("quick", image_size=16, n_train=2000, n_attack=2000, n_test=1000, n_aux=1000,
