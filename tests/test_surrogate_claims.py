@@ -56,17 +56,20 @@ def sanitizers(figures, data: str) -> list[str]:
 
 
 def test_the_published_board_holds_the_claims():
-    """Measured on the published board (three seeds): logan-whitebox reads 0.843 [0.820, 0.865]
-    on LSGAN at 500 images and 0.573 at 2,000 (a fall of 0.27); on DCGAN 0.764 [0.728, 0.800]
-    and 0.550. latent-recovery: 0.509 to 0.546 on every row. surrogate-utility's gap C - C' at
-    2,000 images: 9.3 points for LSGAN, 9.4 for DCGAN (C 0.939, C' 0.846 and 0.845)."""
+    """Measured on the published board (three seeds, republished 2026-12-07 with 100 canaries in
+    every fit split): logan-whitebox reads 0.769 on LSGAN at 500 images and 0.574 at 2,000 (a
+    fall of 0.20); on DCGAN 0.752 and 0.566 (the canary-free board of 2026-12-06: 0.843 and 0.764
+    at 500). latent-recovery: 0.490 to 0.543 on every row. surrogate-utility's gap C - C' at
+    2,000 images: 9.8 points for LSGAN, 9.7 for DCGAN (C 0.935, C' 0.837 and 0.838)."""
     figures = board_figures()
     small, large = f"n_train={SMALL}", f"n_train={LARGE}"
     dcgan, lsgan = "surrogate-gan(arch=dcgan)", "surrogate-gan(arch=lsgan)"
     assert {dcgan, lsgan} <= set(sanitizers(figures, small)) & set(sanitizers(figures, large))
     # Claim 1: the over-fit of a small fit set, and its fall with the fit set's size.
     at_small, at_large = figures[(small, lsgan)], figures[(large, lsgan)]
-    assert at_small["logan-whitebox acc"] >= 0.8
+    # Both losses read membership at three quarters or more (the canaries, uniform noise, are
+    # a sixth of the 500-image fit split the discriminator has to remember).
+    assert at_small["logan-whitebox acc"] >= 0.75
     assert at_small["logan-whitebox acc"] - at_large["logan-whitebox acc"] >= 0.15
     # The DCGAN loss shows the same trend, a little weaker.
     at_small, at_large = figures[(small, dcgan)], figures[(large, dcgan)]
