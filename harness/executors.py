@@ -197,8 +197,8 @@ def choose_executor(name: str, device: str, workers: int | None) -> tuple[str, i
     """The executor and worker count ``ppbench run`` uses for ``--executor NAME --workers N``.
 
     ``auto``: on a CPU with several cores, a process pool with one single-threaded worker per
-    core, each job's small networks trained on one thread (README, "Cost", has the default
-    benchmark measured both ways). On a GPU, this process: its jobs share the one
+    core, each job's small networks trained on one thread (the default benchmark: 265 s on 2
+    cores; the one-process executor was not timed on it). On a GPU, this process: its jobs share the one
     device, and batched attacks need the whole run in one place. ``workers`` unset: one per
     core."""
     cores = available_cores()
